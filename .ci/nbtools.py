@@ -1,0 +1,209 @@
+#!/usr/bin/env python
+"""Project checks behind `make test` and `make docs-check` (run with the project's virtual environment).
+
+  nbtools.py test [--docs]   consistency checks + every notebook's tests (nbdev's test_nb); ends with 'N passed, N failed'
+  nbtools.py readme          write README.md from nbs/index.ipynb (what nbdev_readme does with Quarto)
+  nbtools.py docs            HTML page per notebook without Quarto, into _docs_check/ (nbdev processing + nbconvert)
+  nbtools.py docs-assert     every module page exists and shows its exported names and docstrings
+  nbtools.py screenshot      headless Chromium screenshot of _docs_check/index.html
+"""
+import sys, os, re, json, time, shutil, subprocess, tempfile, filecmp, importlib, html as _html
+from pathlib import Path
+from concurrent.futures import ProcessPoolExecutor
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS, LIB, OUT = ROOT/'nbs', ROOT/'genomorph', ROOT/'_docs_check'
+os.chdir(ROOT)
+
+def _nbs():
+    return sorted(p for p in NBS.rglob('*.ipynb') if not any(part.startswith(('.', '_')) for part in p.relative_to(NBS).parts))
+
+def _tree_same(a, b):
+    c = filecmp.dircmp(a, b, ignore=['__pycache__'])
+    def walk(c): return not (c.left_only or c.right_only or c.diff_files or c.funny_files) and all(walk(s) for s in c.subdirs.values())
+    return walk(c)
+
+# ---------------------------------------------------------------- README
+def readme_text():
+    nb = json.loads((NBS/'index.ipynb').read_text())
+    out = []
+    for c in nb['cells']:
+        src = ''.join(c['source'])
+        if c['cell_type'] != 'markdown': continue
+        src = re.sub(r'^> (.*)$', r'> \1', src, flags=re.M)
+        out.append(src.strip())
+    note = "<!-- generated from nbs/index.ipynb by `make readme`: edit the notebook, not this file -->"
+    return note + '\n\n' + '\n\n'.join(out) + '\n'
+
+def cmd_readme(check=False):
+    txt = readme_text(); p = ROOT/'README.md'
+    if check: return p.exists() and p.read_text() == txt
+    p.write_text(txt); print('wrote README.md'); return True
+
+# ---------------------------------------------------------------- consistency checks
+def check_clean():
+    "nbdev_clean changes nothing"
+    with tempfile.TemporaryDirectory() as d:
+        snap = Path(d)/'nbs'; shutil.copytree(NBS, snap, symlinks=True)
+        r = subprocess.run([sys.executable, '-m', 'nbdev.clean'] if False else [str(Path(sys.executable).parent/'nbdev_clean')], capture_output=True, text=True)
+        same = _tree_same(snap, NBS)
+        if not same: shutil.copytree(snap, NBS, dirs_exist_ok=True, symlinks=True)  # leave the user's files as they were
+        return same and r.returncode == 0, 'notebooks are not clean: run `nbdev_clean` and commit' if not same else r.stderr[-500:]
+
+def check_export():
+    "nbdev_export changes nothing"
+    with tempfile.TemporaryDirectory() as d:
+        snap = Path(d)/'lib'; shutil.copytree(LIB, snap)
+        r = subprocess.run([str(Path(sys.executable).parent/'nbdev_export')], capture_output=True, text=True)
+        same = _tree_same(snap, LIB)
+        if not same:
+            shutil.rmtree(LIB); shutil.copytree(snap, LIB)
+        return same and r.returncode == 0, 'genomorph/ is out of sync with nbs/: run `nbdev_export` and commit' if not same else r.stderr[-500:]
+
+def check_readme():
+    "README.md is generated from nbs/index.ipynb"
+    return cmd_readme(check=True), 'README.md is out of date: run `make readme` and commit'
+
+def check_sidebar():
+    "every notebook is in nbs/sidebar.yml"
+    side = (NBS/'sidebar.yml').read_text()
+    missing = [str(p.relative_to(NBS)) for p in _nbs() if str(p.relative_to(NBS)) not in side]
+    return not missing, f'notebooks missing from nbs/sidebar.yml: {missing}'
+
+def _test_one(path):
+    from nbdev.test import test_nb
+    from nbdev.config import get_config
+    flags = get_config().tst_flags.split()  # skipped unless asked for with GENOMORPH_TEST_FLAGS
+    flags = [f for f in flags if f in os.environ.get('GENOMORPH_TEST_FLAGS', '').split()]
+    t0 = time.perf_counter()
+    ok, _ = test_nb(path, flags=flags, do_print=False, basepath=ROOT)
+    return str(path.relative_to(ROOT)), ok, time.perf_counter() - t0
+
+def cmd_test(docs=False, n_workers=None):
+    results = []
+    def report(name, ok, secs=None, why=''):
+        results.append(ok)
+        t = f' ({secs:.1f} s)' if secs is not None else ''
+        print(f"{'PASS' if ok else 'FAIL'} {name}{t}" + ('' if ok else f'\n     {why}'), flush=True)
+    for chk in (check_export, check_clean, check_readme, check_sidebar):
+        t0 = time.perf_counter(); ok, why = chk(); report(chk.__doc__, ok, time.perf_counter()-t0, why)
+    nbs = _nbs()
+    want = os.environ.get('GENOMORPH_TEST_ONLY')
+    if want: nbs = [p for p in nbs if re.search(want, str(p))]
+    n_workers = n_workers or int(os.environ.get('GENOMORPH_TEST_WORKERS', min(2, os.cpu_count() or 1)))
+    # one thread per torch worker: two notebook processes share the machine's cores
+    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1)//n_workers)))
+    os.environ['MPLBACKEND'] = 'Agg'
+    with ProcessPoolExecutor(n_workers) as ex:
+        for name, ok, secs in ex.map(_test_one, nbs):
+            report(f'nbdev_test {name}', ok, secs, 'run the notebook to see the failing cell')
+    if docs:
+        t0 = time.perf_counter(); ok, why = _docs_and_assert(); report('docs pages build and show every exported name', ok, time.perf_counter()-t0, why)
+    npass, nfail = sum(results), len(results) - sum(results)
+    print(f"\n{npass} passed, {nfail} failed")
+    return 0 if nfail == 0 else 1
+
+# ---------------------------------------------------------------- docs without Quarto
+def _sidebar_groups():
+    import yaml
+    side = yaml.safe_load((NBS/'sidebar.yml').read_text())['website']['sidebar']['contents']
+    groups = []
+    for item in side:
+        if isinstance(item, str): groups.append(('', [item]))
+        else: groups.append((item['section'], item['contents']))
+    return groups
+
+def _page_name(nb_rel): return str(Path(nb_rel).with_suffix('.html')).replace('/', '__')
+
+def _title(nb_path):
+    nb = json.loads(Path(nb_path).read_text())
+    for c in nb['cells']:
+        m = re.search(r'^# (.+)$', ''.join(c['source']), re.M) if c['cell_type'] == 'markdown' else None
+        if m: return m.group(1).strip()
+    return Path(nb_path).stem
+
+def _nav():
+    parts = ['<nav style="font-family:sans-serif;padding:8px 16px;background:#2780e3;color:white">']
+    parts.append('<b style="margin-right:16px">genomorph docs</b>')
+    for sec, items in _sidebar_groups():
+        links = ' · '.join(f'<a style="color:white" href="{_page_name(i)}">{_html.escape(_title(NBS/i))}</a>' for i in items if (NBS/i).exists())
+        parts.append(f'<span style="margin-right:18px">{(_html.escape(sec)+": ") if sec else ""}{links}</span>')
+    return ''.join(parts) + '</nav>'
+
+def cmd_docs():
+    "Process notebooks as nbdev does for Quarto (show_doc cells executed against the package), then convert to HTML."
+    from nbdev.quarto import refresh_quarto_yml
+    from nbdev.serve import proc_nbs
+    import nbdev.doclinks
+    refresh_quarto_yml(); nbdev.doclinks._build_modidx()
+    cache = proc_nbs(str(NBS), n_workers=0, force=True)
+    if OUT.exists(): shutil.rmtree(OUT)
+    OUT.mkdir()
+    import nbformat
+    from nbconvert import HTMLExporter
+    ex = HTMLExporter(template_name='lab')
+    nav = _nav()
+    pages = []
+    for p in _nbs():
+        rel = p.relative_to(NBS)
+        nb = nbformat.read(cache/rel, as_version=4)
+        # cells nbdev hides (exported code, #| hide, echo: false inputs) are hidden in the HTML as Quarto would
+        for c in nb.cells:
+            src = c.get('source', '')
+            if c.cell_type == 'code' and (not src.strip() or re.search(r'^#\|\s*(hide|echo:\s*false)', src, re.M)):
+                c.metadata.setdefault('jupyter', {})['source_hidden'] = True
+                c.metadata['transient'] = {'remove_source': True}
+            if c.cell_type == 'raw' and src.startswith('---'): c.source = ''
+        body, _ = ex.from_notebook_node(nb)
+        body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav, body, count=1)
+        (OUT/_page_name(rel)).write_text(body)
+        pages.append(_page_name(rel))
+    print(f'wrote {len(pages)} pages to {OUT}')
+    return pages
+
+def cmd_docs_assert():
+    "Every module page exists and contains its exported names and the first line of their docstrings."
+    import ast
+    problems = []
+    for p in _nbs():
+        src = p.read_text()
+        m = re.search(r'#\|\s*default_exp\s+([\w.]+)', src)
+        if not m: continue
+        page = OUT/_page_name(p.relative_to(NBS))
+        if not page.exists(): problems.append(f'missing page {page.name}'); continue
+        text = _html.unescape(re.sub(r'<[^>]+>', '', page.read_text()))
+        mod = importlib.import_module(f'genomorph.{m.group(1)}')
+        for name in getattr(mod, '__all__', []):
+            obj = getattr(mod, name)
+            if not callable(obj): continue
+            if name not in text: problems.append(f'{page.name}: no {name}'); continue
+            doc = (getattr(obj, '__doc__', None) or '').strip().split('\n')[0]
+            if doc and doc not in text: problems.append(f'{page.name}: docstring of {name} not shown ({doc[:40]!r})')
+    for pr in problems: print('  ', pr)
+    return not problems, '; '.join(problems[:5])
+
+def _docs_and_assert():
+    try: cmd_docs()
+    except Exception as e: return False, f'docs build failed: {type(e).__name__}: {e}'
+    return cmd_docs_assert()
+
+def cmd_screenshot():
+    exe = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
+    if not exe: print('Chromium not found: install it with `apt-get install -y chromium` (Debian), then rerun `make docs-check`'); return 1
+    shot = OUT/'index.png'
+    with tempfile.TemporaryDirectory() as prof:
+        cmd = [exe, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+               '--disable-component-update', '--disable-sync', f'--user-data-dir={prof}', '--hide-scrollbars',
+               '--window-size=1280,1600', f'--screenshot={shot}', (OUT/'index.html').as_uri()]
+        subprocess.run(cmd, capture_output=True, timeout=120)
+    print(f'screenshot: {shot}' if shot.exists() else 'screenshot failed'); return 0 if shot.exists() else 1
+
+if __name__ == '__main__':
+    a = sys.argv[1:] or ['test']
+    if a[0] == 'test': sys.exit(cmd_test(docs='--docs' in a))
+    if a[0] == 'readme': cmd_readme(); sys.exit(0)
+    if a[0] == 'docs': cmd_docs(); sys.exit(0)
+    if a[0] == 'docs-assert':
+        ok, _ = cmd_docs_assert(); print('docs pages OK' if ok else 'docs pages incomplete'); sys.exit(0 if ok else 1)
+    if a[0] == 'screenshot': sys.exit(cmd_screenshot())
+    print(__doc__); sys.exit(2)
