@@ -9,7 +9,6 @@
 """
 import sys, os, re, json, time, shutil, subprocess, tempfile, filecmp, importlib, html as _html
 from pathlib import Path
-from concurrent.futures import ProcessPoolExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS, LIB, OUT = ROOT/'nbs', ROOT/'genomorph', ROOT/'_docs_check'
@@ -41,24 +40,26 @@ def cmd_readme(check=False):
     p.write_text(txt); print('wrote README.md'); return True
 
 # ---------------------------------------------------------------- consistency checks
+def _in_copy(cmd):
+    "Run an nbdev command on a temporary copy of the project; return (copy's nbs, copy's lib, result)."
+    d = Path(tempfile.mkdtemp())
+    for f in ('settings.ini', 'setup.py', 'pyproject.toml', '_quarto.yml'):
+        if (ROOT/f).exists(): shutil.copy2(ROOT/f, d/f)
+    shutil.copytree(NBS, d/'nbs', symlinks=True); shutil.copytree(LIB, d/'genomorph', ignore=shutil.ignore_patterns('__pycache__'))
+    r = subprocess.run([str(Path(sys.executable).parent/cmd)], cwd=d, capture_output=True, text=True)
+    return d, r
+
 def check_clean():
     "nbdev_clean changes nothing"
-    with tempfile.TemporaryDirectory() as d:
-        snap = Path(d)/'nbs'; shutil.copytree(NBS, snap, symlinks=True)
-        r = subprocess.run([sys.executable, '-m', 'nbdev.clean'] if False else [str(Path(sys.executable).parent/'nbdev_clean')], capture_output=True, text=True)
-        same = _tree_same(snap, NBS)
-        if not same: shutil.copytree(snap, NBS, dirs_exist_ok=True, symlinks=True)  # leave the user's files as they were
-        return same and r.returncode == 0, 'notebooks are not clean: run `nbdev_clean` and commit' if not same else r.stderr[-500:]
+    d, r = _in_copy('nbdev_clean')
+    same = _tree_same(d/'nbs', NBS); shutil.rmtree(d)
+    return same and r.returncode == 0, ('notebooks are not clean: run `nbdev_clean` and commit' if not same else r.stderr[-500:])
 
 def check_export():
     "nbdev_export changes nothing"
-    with tempfile.TemporaryDirectory() as d:
-        snap = Path(d)/'lib'; shutil.copytree(LIB, snap)
-        r = subprocess.run([str(Path(sys.executable).parent/'nbdev_export')], capture_output=True, text=True)
-        same = _tree_same(snap, LIB)
-        if not same:
-            shutil.rmtree(LIB); shutil.copytree(snap, LIB)
-        return same and r.returncode == 0, 'genomorph/ is out of sync with nbs/: run `nbdev_export` and commit' if not same else r.stderr[-500:]
+    d, r = _in_copy('nbdev_export')
+    same = _tree_same(d/'genomorph', LIB); shutil.rmtree(d)
+    return same and r.returncode == 0, ('genomorph/ is out of sync with nbs/: run `nbdev_export` and commit' if not same else r.stderr[-500:])
 
 def check_readme():
     "README.md is generated from nbs/index.ipynb"
@@ -71,13 +72,13 @@ def check_sidebar():
     return not missing, f'notebooks missing from nbs/sidebar.yml: {missing}'
 
 def _test_one(path):
-    from nbdev.test import test_nb
-    from nbdev.config import get_config
-    flags = get_config().tst_flags.split()  # skipped unless asked for with GENOMORPH_TEST_FLAGS
-    flags = [f for f in flags if f in os.environ.get('GENOMORPH_TEST_FLAGS', '').split()]
+    "nbdev_test on one notebook, in its own process; returns (name, ok, seconds, output tail)."
+    cmd = [str(Path(sys.executable).parent/'nbdev_test'), '--path', str(path), '--n_workers', '0']
+    flags = os.environ.get('GENOMORPH_TEST_FLAGS')  # e.g. "slow" runs the cells flagged slow too
+    if flags: cmd += ['--flags', flags]
     t0 = time.perf_counter()
-    ok, _ = test_nb(path, flags=flags, do_print=False, basepath=ROOT)
-    return str(path.relative_to(ROOT)), ok, time.perf_counter() - t0
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    return str(path.relative_to(ROOT)), r.returncode == 0, time.perf_counter() - t0, (r.stdout + r.stderr)[-3000:]
 
 def cmd_test(docs=False, n_workers=None):
     results = []
@@ -94,9 +95,10 @@ def cmd_test(docs=False, n_workers=None):
     # one thread per torch worker: two notebook processes share the machine's cores
     os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1)//n_workers)))
     os.environ['MPLBACKEND'] = 'Agg'
-    with ProcessPoolExecutor(n_workers) as ex:
-        for name, ok, secs in ex.map(_test_one, nbs):
-            report(f'nbdev_test {name}', ok, secs, 'run the notebook to see the failing cell')
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(n_workers) as ex:
+        for name, ok, secs, out in ex.map(_test_one, nbs):
+            report(f'nbdev_test {name}', ok, secs, out.replace('\n', '\n     '))
     if docs:
         t0 = time.perf_counter(); ok, why = _docs_and_assert(); report('docs pages build and show every exported name', ok, time.perf_counter()-t0, why)
     npass, nfail = sum(results), len(results) - sum(results)
@@ -141,7 +143,7 @@ def cmd_docs():
     OUT.mkdir()
     import nbformat
     from nbconvert import HTMLExporter
-    ex = HTMLExporter(template_name='lab')
+    ex = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True)
     nav = _nav()
     pages = []
     for p in _nbs():
@@ -153,9 +155,14 @@ def cmd_docs():
             if c.cell_type == 'code' and (not src.strip() or re.search(r'^#\|\s*(hide|echo:\s*false)', src, re.M)):
                 c.metadata.setdefault('jupyter', {})['source_hidden'] = True
                 c.metadata['transient'] = {'remove_source': True}
-            if c.cell_type == 'raw' and src.startswith('---'): c.source = ''
+            if c.cell_type == 'raw' and src.startswith('---'):  # Quarto front matter -> a visible title and summary
+                import yaml
+                fm = yaml.safe_load(src.strip().strip('-')) or {}
+                c.cell_type, c.source = 'markdown', f"# {fm.get('title', rel.stem)}\n\n> {fm.get('description', '')}"
+                c.pop('outputs', None); c.pop('execution_count', None)
         body, _ = ex.from_notebook_node(nb)
         body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav, body, count=1)
+        body = re.sub(r'\{target=(&quot;|")_blank(&quot;|")[^}]*\}', '', body)  # Quarto link attributes that plain HTML shows as text
         (OUT/_page_name(rel)).write_text(body)
         pages.append(_page_name(rel))
     print(f'wrote {len(pages)} pages to {OUT}')
