@@ -29,6 +29,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['genomorph', 'genomorph.*']),
     include_package_data=True,
+    data_files=[('share/genomorph', ['data/registry.json'])],  # the dataset registry, for installs outside a checkout
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
