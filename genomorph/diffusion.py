@@ -451,7 +451,7 @@ def fit_resumable(learn:Learner, # Learner to train
     return cb
 
 # %% ../nbs/11_diffusion.ipynb #96d9a5a1
-STD_LAYER = 'gen_std'  # layer with the per-gene standard deviation of the generated draws
+STD_LAYER = Key.layers.gen_std  # layer with the per-gene standard deviation of the generated draws
 LEVELS = ('slide', 'spot')
 
 def _check_bags(bags, d_feat=None, name='bags'):

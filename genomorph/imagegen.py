@@ -268,7 +268,7 @@ def clip_retrieval(model:GeneImageCLIP, # Trained CLIP model
     return res
 
 # %% ../nbs/14_imagegen.ipynb #455d865f
-CLIP_IMAGE_KEY, CLIP_EXPR_KEY = 'clip_image', 'clip_expression'   # obsm keys written by `clip_embed`
+CLIP_IMAGE_KEY, CLIP_EXPR_KEY = Key.obsm.clip_image, Key.obsm.clip_expr   # obsm keys written by `clip_embed`
 
 def clip_embed(adata, # AnnData with log-normalised expression in `X` (or `layer`)
                model:GeneImageCLIP, # Trained CLIP model (with `model.genes`)
