@@ -875,11 +875,12 @@ def demo_synth(out, # Output directory for the stage
                ctx:dict, # Shared demo context; the cohort is stored in ctx['cohort']
                quick:bool=False, # Smaller cohort
               )->dict:
-    "Demo stage: build the default cohort (smaller when `quick`), save its figures and oracle, share it in `ctx['cohort']`."
+    "Demo stage: build the default cohort with two slides per patient (smaller when `quick`), save its figures and oracle, share it in `ctx['cohort']`."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    kw = dict(n_patients=8, spots_per_side=7, n_genes=120, patch_px=64) if quick else {}
+    # two slides per patient: the slide-level stages (diffusion, decision heads) then have 48 slides to learn from
+    kw = dict(n_patients=8, spots_per_side=7, n_genes=120, patch_px=64) if quick else dict(slides_per_patient=2)
     co = make_cohort(seed=ctx.get('seed', 0), **kw)
     ctx['cohort'] = co
     o = co.oracle()
