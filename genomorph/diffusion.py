@@ -340,12 +340,7 @@ class DiffusionCallback(Callback):
         self.learn.yb = (self.schedule.target(x0, noise, t, self.pred),)
 
 # %% ../nbs/11_diffusion.ipynb #75a558ee
-def _plain(o):
-    "fastcore `L`s and tuples → lists, recursively, so the checkpoint loads with `weights_only=True`."
-    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [_plain(v) for v in o]
-    if isinstance(o, np.generic): return o.item()
-    return o
+from .core import plain_state
 
 def _rng_state(learn):
     st = {'python': random.getstate(), 'numpy': [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
@@ -394,7 +389,7 @@ class ResumableCheckpoint(Callback):
 
     def save(self, path):
         "Write the resumable state of the running Learner to `path`."
-        ck = {'model': {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, 'opt': _plain(self.learn.opt.state_dict()),
+        ck = {'model': {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, 'opt': plain_state(self.learn.opt.state_dict()),
               'epoch': int(self.epoch), 'best': self.best, 'wait': self.wait, 'best_model': self.best_state or {}, 'rng': _rng_state(self.learn)}
         with atomic_write(path, overwrite=True) as f: torch.save(ck, f)
 

@@ -159,17 +159,13 @@ def clip_loss(pred, *_):
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
 # %% ../nbs/14_imagegen.ipynb #aa4201cd
-def _plain(o):
-    "fastcore `L`s and tuples to lists, recursively (so `torch.load(weights_only=True)` can read the optimizer state)."
-    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [_plain(v) for v in o]
-    return o
+from .core import plain_state
 
 def save_checkpoint(learn:Learner, path, epoch:int):
     "Write weights, optimizer state, epoch and RNG states of `learn` to the folder `path`."
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     save_model(learn.model, path/'model.safetensors', getattr(learn.model, 'config', {}), overwrite=True)
-    opt = _plain(learn.opt.state_dict()) if learn.opt is not None else None
+    opt = plain_state(learn.opt.state_dict()) if learn.opt is not None else None
     tmp = path/'.opt.pt.tmp'
     torch.save({'opt': opt, 'torch_rng': torch.get_rng_state()}, tmp); tmp.replace(path/'opt.pt')
     rng = learn.dls.train.rng.getstate()

@@ -444,6 +444,7 @@ def spot_dls(train:SpotData, valid:SpotData, *, bs:int=64, device=None, seed:int
     return DataLoaders(dl_t, dl_v, device=device or torch.device('cpu'))
 
 # %% ../nbs/10_spot.ipynb #d316114a
+from .core import plain_state
 class GeneMSE:
     "Mean squared error over spots and genes (fastai loss: `loss(pred, y)`)."
     def __call__(self, pred, y): return F.mse_loss(pred, y)
@@ -453,12 +454,6 @@ class GeneMSE:
 def _pcc_metric(preds, targs): return _mean_pcc(targs.float().cpu().numpy(), preds.float().cpu().numpy())
 def valid_pcc(): return AccumMetric(_pcc_metric, flatten=False, name='valid_pcc')
 
-def _plain(o):
-    "Optimizer state as plain containers (lists, dicts, numbers, tensors) so the checkpoint loads with `weights_only=True`."
-    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [_plain(v) for v in o]
-    if isinstance(o, np.generic): return o.item()
-    return o
 
 class SpotTracker(Callback):
     "Early stopping + best-epoch restore on `valid_pcc`; optional per-epoch resumable checkpoint."
@@ -484,7 +479,7 @@ class SpotTracker(Callback):
         if self.wait >= self.patience: raise CancelFitException()
     def save(self, ep:int):
         import random
-        ck = {'epoch': ep, 'model': self.model.state_dict(), 'opt': _plain(self.opt.state_dict()),
+        ck = {'epoch': ep, 'model': self.model.state_dict(), 'opt': plain_state(self.opt.state_dict()),
               'tracker': {'best': self.best, 'best_epoch': self.best_epoch, 'wait': self.wait},
               'best_state': self.best_state, 'torch_rng': torch.get_rng_state(),
               'dl_rng': list(self.dls.train.rng.getstate()[1]), 'dl_rng_v': self.dls.train.rng.getstate()[0],
