@@ -140,10 +140,10 @@ def km_censoring(time, # (n,) observed times min(T, C)
     # censoring is the 'event' here; at tied times, deaths come first (a death at t means C >= t)
     u = np.unique(t[e == 0])
     at_risk = np.array([(t >= s).sum() for s in u]); cens = np.array([((t == s) & (e == 0)).sum() for s in u])
-    surv = np.cumprod(1 - cens/np.maximum(at_risk, 1))   # P(C > u_j)
+    surv = np.r_[1., np.cumprod(1 - cens/np.maximum(at_risk, 1))]   # surv[j] = P(C > u_{j-1}); 1 before the first censoring (and always, if none)
     def G(s):
         s = np.atleast_1d(np.asarray(s, float)); j = np.searchsorted(u, s, side='left')  # censoring times strictly before s
-        return np.where(j > 0, surv[np.maximum(j-1, 0)], 1.0)
+        return surv[j]
     return G
 
 # %% ../nbs/13_conformal.ipynb #14d7ec0a

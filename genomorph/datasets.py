@@ -13,9 +13,9 @@ import anndata as ad
 from .core import GenomorphError, Key, data_dir, sha256, record_params
 
 # %% auto #0
-__all__ = ['ST_PITCH_UM', 'ST_SPOT_UM', 'LABEL', 'VISIUM_SPOT_UM', 'GRADE_LABEL', 'registry_path', 'load_registry',
-           'dataset_info', 'fetch', 'cli_fetch', 'her2st', 'write_fake_st', 'visium', 'aggregate_bins', 'visium_hd',
-           'tcga', 'tcga_cohort', 'plot_spots']
+__all__ = ['ST_PITCH_UM', 'ST_SPOT_UM', 'LABEL', 'VISIUM_SPOT_UM', 'GRADE_LABEL', 'TCGA_COLUMNS', 'registry_path',
+           'load_registry', 'dataset_info', 'fetch', 'cli_fetch', 'her2st', 'write_fake_st', 'visium', 'aggregate_bins',
+           'visium_hd', 'read_tcga_table', 'tcga_features', 'tcga_grades', 'tcga', 'tcga_cohort', 'plot_spots']
 
 # %% ../nbs/02_datasets.ipynb #921079de
 def registry_path()->Path:
@@ -318,64 +318,119 @@ def visium_hd(path, # Space Ranger HD `binned_outputs/square_002um` folder
 
 # %% ../nbs/02_datasets.ipynb #a6b619e6
 GRADE_LABEL = 'grade_label'   # obs column: the clinical grade as written (e.g. 'G2')
+TCGA_COLUMNS = ['case_id', 'survival_months', 'censorship']   # case-level columns every PORPOISE-format table has
 
-def _read_table(src):
+def _read_table(src, what='TCGA table'):
     if isinstance(src, pd.DataFrame): return src.copy()
     p = Path(src)
-    if not p.exists(): raise GenomorphError(f"table not found: {p}", fix="check the path (PORPOISE's tcga_<c>_all_clean.csv.zip)")
+    if not p.exists(): raise GenomorphError(f"{what} not found: {p}", fix="check the path (e.g. ../shared/data/tcga/porpoise_datasets_csv_mutsig/tcga_gbmlgg_all_clean.csv.zip, or SurvPath's tcga_<c>_clinical.csv)")
     try: df = pd.read_csv(p, compression='zip' if p.suffix == '.zip' else 'infer', low_memory=False)
     except Exception as e: raise GenomorphError(f"cannot read {p} ({type(e).__name__}: {e})", fix="the file is truncated or not a CSV; fetch it again") from None
     return df.drop(columns=[c for c in df.columns if c.startswith('Unnamed')])
 
-def _grade_num(label, oncotree=None):
-    if isinstance(oncotree, str) and oncotree.upper() == 'GBM': return 4.
-    m = re.fullmatch(r'\s*G([1-4])\s*', str(label)) if isinstance(label, str) else None
-    return float(m.group(1)) if m else np.nan
+def _tcga_rows(table)->pd.DataFrame:
+    "All rows (one per slide) of a PORPOISE-format table, checked for the case-level columns."
+    df = _read_table(table)
+    miss = [c for c in TCGA_COLUMNS if c not in df.columns]
+    name = 'table' if isinstance(table, pd.DataFrame) else Path(table).name
+    if miss: raise GenomorphError(f"{name} lacks columns {miss}", fix="pass a PORPOISE-format table (case_id, slide_id, survival_months, censorship, <GENE>_rnaseq ...)")
+    return df
 
+def _per_case(rows:pd.DataFrame)->pd.DataFrame: return rows.drop_duplicates('case_id').set_index('case_id')
+
+def read_tcga_table(table, # A `tcga_<c>_all_clean.csv.zip` table, its CSV, or a DataFrame
+                   )->pd.DataFrame:
+    "Read a PORPOISE-format TCGA table and deduplicate it to one row per case (index = case_id, the first slide's row)."
+    return _per_case(_tcga_rows(table))
+
+def tcga_features(df:pd.DataFrame, # A TCGA table (e.g. from `read_tcga_table`)
+                 )->tuple:
+    "Molecular feature columns (rnaseq, else cnv/mut), their kind ('rnaseq' or 'cnv+mut'), and the covariate columns."
+    cols = [c for c in df.columns if c.endswith('_rnaseq')]; kind = 'rnaseq'
+    if not cols: cols = [c for c in df.columns if c.endswith(('_cnv', '_mut'))]; kind = 'cnv+mut'
+    if not cols: raise GenomorphError("the table has no <GENE>_rnaseq, _cnv or _mut columns", fix="pass a PORPOISE-format TCGA table")
+    cov = [c for c in ('age', 'is_female') if c in df and df[c].notna().mean() >= 0.9 and df[c].nunique() > 1]   # NaNs are imputed per fold by the user
+    return cols, kind, cov
+
+def _clinical_grades(clinical, cases:pd.DataFrame)->tuple:
+    "Grade label (as written; 'G4' for GBM) and grade number (1-4, NaN = unknown) of every case of `cases` (index = case_id)."
+    cl = _read_table(clinical, 'clinical table')
+    if not {'case_id', 'grade'} <= set(cl.columns): raise GenomorphError("clinical table needs columns case_id and grade", fix="pass SurvPath's tcga_<c>_clinical.csv or similar")
+    if not set(map(str, cl['case_id'])) & set(map(str, cases.index)):
+        raise GenomorphError("no case_id of the clinical file is in the table", fix="check that both files are for the same cohort (same case_id spelling, e.g. TCGA-02-0047)")
+    cl = cl.assign(_known=cl['grade'].notna()).sort_values('_known', ascending=False, kind='stable').drop_duplicates('case_id')
+    raw = cl.set_index(cl['case_id'].astype(str))['grade'].reindex(cases.index.astype(str))
+    s = raw.astype(str)
+    num = s.str.extract(r'G(\d)', expand=False).astype(float)
+    num[s.str.lower().str.contains('high grade').values] = 3.
+    gbm = (cases['oncotree_code'] == 'GBM').to_numpy(bool) if 'oncotree_code' in cases else np.zeros(len(cases), bool)
+    num[gbm] = 4.
+    label = pd.Series([('G4' if g else l) if (g or isinstance(l, str)) else None for l, g in zip(raw.values, gbm)], index=raw.index, dtype=object)
+    return label, num
+
+def _merge_rare(num:pd.Series, min_cases:int)->tuple:
+    "Merge grades with fewer than `min_cases` cases into a neighbour; codes 0..K-1 (-1 = unknown) and the labels of the codes."
+    num, levels = num.copy(), sorted(num.dropna().unique())
+    while len(levels) > 1:
+        cnt = {l: int((num == l).sum()) for l in levels}
+        small = [l for l in levels if cnt[l] < min_cases]
+        if not small: break
+        l = small[0]; i = levels.index(l)
+        nb = levels[i - 1] if i == len(levels) - 1 else (levels[i + 1] if i == 0 else min(levels[i-1], levels[i+1], key=lambda v: cnt[v]))
+        num[num == l] = nb; levels.remove(l)
+    code = num.map({l: i for i, l in enumerate(levels)}).fillna(-1).astype(int)
+    return code.values, [f'G{int(l)}' for l in levels]
+
+def tcga_grades(clinical, # Clinical CSV path or DataFrame with `case_id`, `grade`
+                table:pd.DataFrame, # Case table from `read_tcga_table` (its `oncotree_code` marks GBM)
+                *,
+                min_cases:int=10, # Grades with fewer cases are merged into their neighbour
+               )->tuple:
+    "0-based grade per case (-1 = unknown) aligned with `table`, and the grade label of each code."
+    _, num = _clinical_grades(clinical, table)
+    if num.notna().sum() == 0: return -np.ones(len(table), int), []   # the cohort has no usable grades
+    return _merge_rare(num, min_cases)
+
+# %% ../nbs/02_datasets.ipynb #1e8ea2da
 def tcga(table, # PORPOISE-style CSV / zipped CSV path, or a DataFrame
          clinical=None, # Optional clinical CSV path / DataFrame with `case_id` and `grade`
          *,
          signatures=None, # Optional gene-family table (`pp.read_signatures` input) for `var['gene_group']`
+         min_grade_cases:int=10, # Grades with fewer cases are merged into their neighbour (see `tcga_grades`; 1 keeps all)
         ):
-    "One AnnData row per TCGA case: RNA z-scores in `X`, survival and grade in `obs`, CNV/mutations in `obsm`."
-    df = _read_table(table)
-    need = ['case_id', 'slide_id', 'survival_months', 'censorship']
-    miss = [c for c in need if c not in df.columns]
-    if miss: raise GenomorphError(f"table lacks columns {miss}", fix="pass a PORPOISE/MCAT table (case_id, slide_id, survival_months, censorship, <GENE>_rnaseq ...)")
-    rna = [c for c in df.columns if c.endswith('_rnaseq')]
-    if not rna: raise GenomorphError("table has no <GENE>_rnaseq columns", fix="pass a table with RNA-seq z-scores")
-    if df[rna].isna().values.any() or df[['survival_months', 'censorship']].isna().values.any():
-        raise GenomorphError(f"table has missing values ({int(df[rna].isna().values.sum())} in RNA, {int(df[['survival_months', 'censorship']].isna().values.sum())} in survival)", fix="drop or impute those rows first")
-    slides = df.groupby('case_id', sort=False)['slide_id'].agg(lambda s: ';'.join(map(str, s)))
-    first = df.drop_duplicates('case_id').set_index('case_id')
-    X = first[rna].values.astype(np.float32)
+    "One AnnData row per TCGA case: molecular features in `X`, survival and grade in `obs`, CNV/mutations in `obsm`."
+    df = _tcga_rows(table)
+    first = _per_case(df)
+    cols, kind, _ = tcga_features(first)
+    surv = ['survival_months', 'censorship']
+    if first[cols].isna().values.any() or first[surv].isna().values.any():
+        raise GenomorphError(f"table has missing values ({int(first[cols].isna().values.sum())} in the {kind} features, {int(first[surv].isna().values.sum())} in survival)", fix="drop or impute those rows first")
+    per = df.groupby('case_id', sort=False)
+    slides = per['slide_id'].agg(lambda s: ';'.join(map(str, s))) if 'slide_id' in df else pd.Series('', index=first.index)
     obs = pd.DataFrame({Key.obs.patient_id: first.index.astype(str), 'slide_ids': slides.loc[first.index].values,
-                        'n_slides': df.groupby('case_id', sort=False).size().loc[first.index].values,
+                        'n_slides': per.size().loc[first.index].values,
                         Key.obs.time: first['survival_months'].astype(float).values,
                         Key.obs.event: (1 - first['censorship'].astype(int)).values}, index=first.index.astype(str))
     for c in ('age', 'is_female', 'site', 'oncotree_code'):
         if c in first: obs[c] = first[c].values
-    var = pd.DataFrame(index=[c[:-len('_rnaseq')] for c in rna])
-    a = ad.AnnData(X, obs=obs, var=var)
-    for kind in ('cnv', 'mut'):
-        cols = [c for c in df.columns if c.endswith(f'_{kind}')]
-        if cols: a.obsm[kind] = pd.DataFrame(first[cols].values.astype(np.float32), index=a.obs_names, columns=[c[:-len(kind) - 1] for c in cols])
+    if kind == 'rnaseq': var = pd.DataFrame(index=[c[:-len('_rnaseq')] for c in cols])
+    else:
+        warnings.warn(f"the table has no _rnaseq columns: X holds its {len(cols)} cnv/mut columns")
+        var = pd.DataFrame({'gene': [c.rsplit('_', 1)[0] for c in cols], 'feature_kind': [c.rsplit('_', 1)[1] for c in cols]}, index=cols)
+    a = ad.AnnData(first[cols].values.astype(np.float32), obs=obs, var=var)
+    for k in ('cnv', 'mut'):
+        kc = [c for c in df.columns if c.endswith(f'_{k}')]
+        if kc: a.obsm[k] = pd.DataFrame(first[kc].values.astype(np.float32), index=a.obs_names, columns=[c[:-len(k) - 1] for c in kc])
+    levels = None
     if clinical is not None:
-        cl = _read_table(clinical)
-        if 'case_id' not in cl or 'grade' not in cl: raise GenomorphError("clinical table needs 'case_id' and 'grade' columns", fix="pass SurvPath's tcga_<c>_clinical.csv or similar")
-        cl = cl.assign(_ok=cl['grade'].notna()).sort_values('_ok', ascending=False).drop_duplicates('case_id').set_index('case_id')
-        if not a.obs_names.isin(cl.index).any() and not (a.obs.get('oncotree_code', pd.Series(dtype=str)) == 'GBM').any():
-            raise GenomorphError("no case of the table is in the clinical table", fix="check that both files are for the same cohort (case ids like TCGA-02-0047)")
-        lab = cl['grade'].reindex(a.obs_names)
-        onc = a.obs['oncotree_code'] if 'oncotree_code' in a.obs else pd.Series(None, index=a.obs_names)
-        num = np.array([_grade_num(l, o) for l, o in zip(lab.values, onc.values)])
-        a.obs[GRADE_LABEL] = [('G4' if o == 'GBM' else l) if isinstance(l, str) or o == 'GBM' else None for l, o in zip(lab.values, onc.values)]
-        levels = np.unique(num[~np.isnan(num)])
-        a.obs[Key.obs.grade] = np.array([np.nan if np.isnan(v) else float(np.searchsorted(levels, v)) for v in num])
+        label, num = _clinical_grades(clinical, first)
+        code, levels = _merge_rare(num, min_grade_cases) if num.notna().any() else (-np.ones(a.n_obs, int), [])
+        a.obs[GRADE_LABEL] = label.values
+        a.obs[Key.obs.grade] = np.where(code >= 0, code, np.nan).astype(float)
     if signatures is not None:
         from genomorph.pp import gene_groups
-        a.var[Key.var.group] = gene_groups(a.var_names, signatures).values
-    record_params(a, 'tcga', n_rows=len(df), n_cases=a.n_obs, clinical=clinical is not None)
+        a.var[Key.var.group] = gene_groups(a.var['gene'] if 'gene' in a.var else a.var_names, signatures).values
+    record_params(a, 'tcga', n_rows=len(df), n_cases=a.n_obs, features=kind, clinical=clinical is not None, grade_levels=levels)
     return a
 
 def tcga_cohort(name:str, # Cohort code as in PORPOISE, e.g. 'gbmlgg', 'brca'
@@ -383,6 +438,7 @@ def tcga_cohort(name:str, # Cohort code as in PORPOISE, e.g. 'gbmlgg', 'brca'
                 root=None, # Folder holding `tcga_<name>_all_clean.csv.zip` (and optionally `tcga_<name>_clinical.csv`); `None`: fetch
                 clinical_root=None, # Folder of clinical tables; `None`: `root` then the registry (when available)
                 signatures=None, # As in `tcga`
+                min_grade_cases:int=10, # As in `tcga`
                ):
     "Load a PORPOISE cohort (fetching via the registry when no root is given) with grades where a clinical table exists."
     f = f'tcga_{name}_all_clean.csv.zip'
@@ -393,7 +449,7 @@ def tcga_cohort(name:str, # Cohort code as in PORPOISE, e.g. 'gbmlgg', 'brca'
         if (r/cf).exists(): clin = r/cf; break
     if clin is None and clinical_root is None and any(x['path'] == cf for x in dataset_info('tcga_clinical')['files']):
         clin = fetch('tcga_clinical', [cf])/cf
-    return tcga(root/f, clin, signatures=signatures)
+    return tcga(root/f, clin, signatures=signatures, min_grade_cases=min_grade_cases)
 
 # %% ../nbs/02_datasets.ipynb #d7a271e6
 def plot_spots(adata, # AnnData with `obsm['spatial']` and `uns['spatial']`

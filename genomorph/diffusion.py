@@ -24,11 +24,11 @@ from .data import BagDataset, bag_collate, bag_dataloaders, pad_bags
 # %% auto #0
 __all__ = ['SCHEDULES', 'PREDICTIONS', 'METHODS', 'LOSSES', 'STD_LAYER', 'LEVELS', 'make_betas', 'NoiseSchedule',
            'timestep_embedding', 'CrossAttention', 'CrossBlock', 'GroupTokens', 'GroupDiffusion', 'sample_diffusion',
-           'DiffusionLoss', 'DiffusionCallback', 'ResumableCheckpoint', 'diffusion_learner', 'fit_resumable',
-           'ExpressionDiffusion', 'AttnMIL', 'DirectRegressor', 'evaluate_expression', 'cohort_slide_bags', 'spot_bags',
-           'training_throughput', 'run_experiment', 'synth_slide_data', 'her2st_spot_data', 'bench_diffusion',
-           'plot_generated_vs_real', 'plot_expression_heatmap', 'plot_uncertainty', 'demo_diffusion',
-           'cli_diffusion_eval']
+           'DiffusionLoss', 'DiffusionCallback', 'diffusion_learner', 'ExpressionDiffusion', 'AttnMIL',
+           'DirectRegressor', 'evaluate_expression', 'cohort_slide_bags', 'spot_bags', 'training_throughput',
+           'run_experiment', 'synth_slide_data', 'her2st_spot_data', 'bench_diffusion', 'plot_generated_vs_real',
+           'plot_expression_heatmap', 'plot_uncertainty', 'demo_diffusion', 'cli_diffusion_eval', 'ResumableCheckpoint',
+           'fit_resumable']
 
 # %% ../nbs/11_diffusion.ipynb #273f0653
 SCHEDULES = ('linear', 'cosine')
@@ -340,71 +340,8 @@ class DiffusionCallback(Callback):
         self.learn.yb = (self.schedule.target(x0, noise, t, self.pred),)
 
 # %% ../nbs/11_diffusion.ipynb #75a558ee
-from .core import plain_state
-
-def _rng_state(learn):
-    st = {'python': random.getstate(), 'numpy': [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
-          'torch': torch.get_rng_state(), 'shuffle': learn.dls.train.rng.getstate()}
-    ds = getattr(learn.dls.train, 'dataset', None)
-    if isinstance(getattr(ds, 'rng', None), np.random.Generator): st['subsample'] = ds.rng.bit_generator.state
-    for cb in learn.cbs:
-        if isinstance(cb, DiffusionCallback): st['noise'] = cb.gen.get_state()
-    return st
-
-def _set_rng_state(learn, st):
-    random.setstate(tuple(tuple(v) if isinstance(v, list) else v for v in st['python']))
-    n = st['numpy']; np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), *n[2:]))
-    torch.set_rng_state(st['torch']); learn.dls.train.rng.setstate(tuple(tuple(v) if isinstance(v, list) else v for v in st['shuffle']))
-    if 'subsample' in st: learn.dls.train.dataset.rng.bit_generator.state = st['subsample']
-    for cb in learn.cbs:
-        if isinstance(cb, DiffusionCallback) and 'noise' in st: cb.gen.set_state(st['noise'])
-
-class ResumableCheckpoint(Callback):
-    "Best-weights tracking and early stopping on `valid_loss`, with a resumable checkpoint written after every epoch."
-    order = 61  # after the Recorder has the epoch's losses
-    def __init__(self,
-                 path=None, # Checkpoint file (None: no file, in-memory tracking only)
-                 patience:int|None=None, # Stop after this many epochs without improvement (None: never)
-                 restore_best:bool=True, # Load the best weights at the end of training
-                ):
-        self.path, self.patience, self.restore_best = None if path is None else Path(path), patience, restore_best
-        self.best, self.wait, self.best_state, self.start_epoch, self._resumed = float('inf'), 0, None, 0, False
-
-    def before_fit(self):
-        if not self._resumed: self.best, self.wait, self.best_state, self.start_epoch = float('inf'), 0, None, 0
-        self._resumed, self.stopped = False, False
-
-    def after_epoch(self):
-        if self.epoch < self.start_epoch or not self.recorder.values: return
-        names = list(self.recorder.metric_names[1:])
-        if 'valid_loss' not in names: raise GenomorphError("no validation loss to track", fix="pass a non-empty validation set")
-        val = float(self.recorder.values[-1][names.index('valid_loss')])
-        if val < self.best: self.best, self.wait, self.best_state = val, 0, {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-        else: self.wait += 1
-        if self.path is not None: self.save(self.path)
-        if self.patience is not None and self.wait >= self.patience: self.stopped = True; raise CancelFitException()
-
-    def after_fit(self):
-        if self.restore_best and self.best_state is not None: self.model.load_state_dict(self.best_state)
-
-    def save(self, path):
-        "Write the resumable state of the running Learner to `path`."
-        ck = {'model': {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, 'opt': plain_state(self.learn.opt.state_dict()),
-              'epoch': int(self.epoch), 'best': self.best, 'wait': self.wait, 'best_model': self.best_state or {}, 'rng': _rng_state(self.learn)}
-        with atomic_write(path, overwrite=True) as f: torch.save(ck, f)
-
-    def load(self, learn, path)->int:
-        "Restore `learn` (weights, optimizer, random states) and this tracker from `path`; returns the epoch to start from."
-        dev = next(learn.model.parameters()).device
-        ck = torch_load(path, map_location=dev)
-        try: learn.model.load_state_dict(ck['model'])
-        except RuntimeError as e: raise GenomorphError(f"checkpoint {path} does not match the model ({str(e).splitlines()[0]})", fix="resume with the same model settings, or delete the checkpoint to start over") from None
-        from fastcore.foundation import L
-        learn.create_opt(); learn.opt.load_state_dict({'state': ck['opt']['state'], 'hypers': L(ck['opt']['hypers'])})
-        _set_rng_state(learn, ck['rng'])
-        self.best, self.wait, self.best_state = ck['best'], ck['wait'], (ck['best_model'] or None)
-        self.start_epoch, self._resumed = ck['epoch'] + 1, True
-        return self.start_epoch
+from .data import ResumableCheckpoint, fit_resumable   # shared with heads and imagegen (see genomorph.data)
+_all_ = ['ResumableCheckpoint', 'fit_resumable']
 
 # %% ../nbs/11_diffusion.ipynb #341617df
 def diffusion_learner(dls:DataLoaders, # Batches `(bag, mask, x0)` (see `genomorph.data.bag_dataloaders`)
@@ -424,26 +361,6 @@ def diffusion_learner(dls:DataLoaders, # Batches `(bag, mask, x0)` (see `genomor
                     cbs=[DiffusionCallback(schedule, pred, p_uncond, seed)] + list(cbs or []))
     if torch.device(dls.device or 'cpu').type == 'cuda': learn.to_bf16()
     return learn
-
-def fit_resumable(learn:Learner, # Learner to train
-                  n_epoch:int, # Total number of epochs (including those already done in a checkpoint)
-                  lr:float|None=None, # Peak learning rate of the one-cycle schedule
-                  *,
-                  checkpoint=None, # Checkpoint file written after every epoch
-                  resume:bool=True, # Continue from `checkpoint` when it exists
-                  patience:int|None=None, # Early stopping patience on the validation loss
-                 )->ResumableCheckpoint:
-    "Train with one-cycle, early stopping and a resumable checkpoint; returns the tracker (best loss, stopped, ...)."
-    if not isinstance(n_epoch, (int, np.integer)) or n_epoch < 1: raise GenomorphError(f"n_epoch must be a positive integer, got {n_epoch!r}", fix="use e.g. n_epoch=30")
-    if getattr(learn.dls, 'device', None) is not None: learn.model.to(learn.dls.device)  # optimizer state is restored on the model's device
-    cb = ResumableCheckpoint(checkpoint, patience)
-    start = cb.load(learn, checkpoint) if resume and checkpoint is not None and Path(checkpoint).exists() else 0
-    if cb._resumed and cb.patience is not None and cb.wait >= cb.patience: start = n_epoch  # had stopped early
-    if start >= n_epoch:
-        if cb.best_state is not None: learn.model.load_state_dict(cb.best_state)
-        return cb
-    learn.fit_one_cycle(n_epoch, lr, cbs=[cb], start_epoch=start)
-    return cb
 
 # %% ../nbs/11_diffusion.ipynb #96d9a5a1
 STD_LAYER = Key.layers.gen_std  # layer with the per-gene standard deviation of the generated draws

@@ -19,8 +19,8 @@ __all__ = ['time_bins', 'to_bin', 'hazards_to_survival', 'survival_nll', 'bin_pm
            'make_cases', 'heads_dataloaders', 'KeepBest', 'CIndexMetric', 'GradeBAMetric', 'heads_learner', 'cindex',
            'grade_metrics', 'fit_heads', 'predict_heads', 'toy_cases', 'save_heads', 'load_heads', 'plot_km_groups',
            'plot_grade_calibration', 'coattention_maps', 'plot_score_map', 'plot_coattention', 'distributed_inference',
-           'read_tcga_table', 'tcga_grades', 'tcga_features', 'survival_eval', 'cli_survival_eval', 'cohort_bags',
-           'pathgen_experiment', 'diffusion_generator', 'demo_heads']
+           'survival_eval', 'cli_survival_eval', 'cohort_bags', 'pathgen_experiment', 'diffusion_generator',
+           'diffusion_fitter', 'demo_heads']
 
 # %% ../nbs/12_heads.ipynb #9d8418b0
 def time_bins(time, # (n,) observed training times min(T, C)
@@ -385,7 +385,7 @@ def heads_learner(dls, # From `heads_dataloaders`
                   lr:float=1e-3, # Learning rate
                   wd:float=1e-4, # Weight decay
                   class_weight=None, # Per-grade loss weights (see `DecisionLoss`)
-                  trackers:bool=True, # Add early stopping + best-weight callbacks (off when `fit_resumable` tracks instead)
+                  trackers:bool=True, # Add early stopping + best-weight callbacks (off when `genomorph.data.fit_resumable` tracks instead)
                   cbs:list|None=None, # Extra callbacks
                  )->Learner:
     "A fastai Learner for the decision heads, with early stopping and best-weight restoring on the validation split."
@@ -451,6 +451,7 @@ def fit_heads(train:Cases, # Training patients
               seed:int=0, # Seed (a seeded CPU run repeats exactly)
               checkpoint=None, # Resumable checkpoint file (weights, optimizer, epoch, random states) written every epoch
               resume:bool=True, # Continue from `checkpoint` when it exists
+              early_stop:bool=True, # Early stopping and best-epoch weights on `valid`; False: train exactly `epochs` epochs (refits)
               cbs:list|None=None, # Extra fastai callbacks
               verbose:bool=False, # Show fastai's progress and metrics
              )->Learner:
@@ -468,11 +469,12 @@ def fit_heads(train:Cases, # Training patients
         cnt = np.bincount(train.grade[train.grade >= 0], minlength=n_grades).astype(float)
         cw = np.where(cnt > 0, cnt.sum()/np.maximum(cnt, 1)/n_grades, 0.)
     learn = heads_learner(dls, model, edges, grade_weight=grade_weight if n_grades > 1 else 0, patience=patience, monitor=monitor, lr=lr, wd=wd, class_weight=cw,
-                          trackers=checkpoint is None, cbs=cbs)
+                          trackers=checkpoint is None and early_stop, cbs=cbs)
     if checkpoint is None: run = lambda: learn.fit(epochs, lr)
-    else:
-        from genomorph.diffusion import fit_resumable   # one-cycle + early stopping + a resumable checkpoint every epoch
-        run = lambda: fit_resumable(learn, epochs, lr, checkpoint=checkpoint, resume=resume, patience=patience)
+    else:   # the same constant rate, early stopping and best-epoch weights, plus a resumable checkpoint every epoch
+        from genomorph.data import fit_resumable
+        run = lambda: fit_resumable(learn, epochs, lr, checkpoint=checkpoint, resume=resume, patience=patience if early_stop else None,
+                                    monitor=monitor, schedule='constant', restore_best=early_stop)
     if verbose: run()
     else:
         import contextlib, io
@@ -654,49 +656,7 @@ def distributed_inference(model:DecisionModel, # Trained 'slide' or 'coattn' mod
     return df, agg
 
 # %% ../nbs/12_heads.ipynb #048aaec5
-def read_tcga_table(path, # A `tcga_<c>_all_clean.csv.zip` table (or its CSV)
-                   )->pd.DataFrame:
-    "Read a PORPOISE-format TCGA table and deduplicate it to one row per case (index = case_id)."
-    path = Path(path)
-    if not path.exists(): raise GenomorphError(f"TCGA table not found: {path}", fix="pass e.g. ../shared/data/tcga/porpoise_datasets_csv_mutsig/tcga_gbmlgg_all_clean.csv.zip")
-    df = pd.read_csv(path)   # pandas reads the single-member zip directly; `datasets.tcga` gives the same table as an AnnData
-    need = {'case_id', 'survival_months', 'censorship'}
-    if not need <= set(df.columns): raise GenomorphError(f"{path.name} lacks columns {sorted(need - set(df.columns))}", fix="pass a PORPOISE-format table (case_id, survival_months, censorship, <GENE>_rnaseq ...)")
-    df = df.drop(columns=[c for c in df.columns if c.startswith('Unnamed')]).drop_duplicates('case_id').set_index('case_id')
-    return df
-
-def tcga_grades(clinical, # Clinical CSV path or DataFrame with `case_id`, `grade`
-                table:pd.DataFrame, # Case table from `read_tcga_table` (for GBM oncotree codes)
-                *,
-                min_cases:int=10, # Grades with fewer cases are merged into their neighbour
-               )->tuple:
-    "0-based grade per case (-1 = unknown) aligned with `table`, and the grade label of each code."
-    cl = pd.read_csv(clinical) if isinstance(clinical, (str, Path)) else clinical
-    if not {'case_id', 'grade'} <= set(cl.columns): raise GenomorphError("clinical table needs columns case_id and grade", fix="pass a SurvPath tcga_<c>_clinical.csv")
-    raw = cl.drop_duplicates('case_id').set_index('case_id')['grade'].reindex(table.index)
-    num = raw.astype(str).str.extract(r'G(\d)', expand=False).astype(float)
-    num[raw.astype(str).str.lower().str.contains('high grade')] = 3.
-    if 'oncotree_code' in table: num[(table['oncotree_code'] == 'GBM').values & num.isna().values] = 4.
-    if not set(map(str, cl['case_id'])) & set(map(str, table.index)):
-        raise GenomorphError("no case_id of the clinical file is in the table", fix="check that the clinical file belongs to this cohort (same case_id spelling)")
-    if num.notna().sum() == 0: return -np.ones(len(table), int), []   # the cohort has no usable grades: grade metrics are null
-    levels = sorted(num.dropna().unique())
-    while len(levels) > 1:
-        cnt = {l: int((num == l).sum()) for l in levels}
-        small = [l for l in levels if cnt[l] < min_cases]
-        if not small: break
-        l = small[0]; i = levels.index(l); nb = levels[i - 1] if i == len(levels) - 1 else (levels[i + 1] if i == 0 else min(levels[i-1], levels[i+1], key=lambda v: cnt[v]))
-        num[num == l] = nb; levels.remove(l)
-    code = num.map({l: i for i, l in enumerate(levels)}).fillna(-1).astype(int)
-    return code.values, [f'G{int(l)}' for l in levels]
-
-def tcga_features(df:pd.DataFrame)->tuple:
-    "Molecular feature columns (rnaseq, else cnv/mut), their kind, and the covariate columns."
-    cols = [c for c in df.columns if c.endswith('_rnaseq')]; kind = 'rnaseq'
-    if not cols: cols = [c for c in df.columns if c.endswith(('_cnv', '_mut'))]; kind = 'cnv+mut'
-    if not cols: raise GenomorphError("the table has no <GENE>_rnaseq, _cnv or _mut columns", fix="pass a PORPOISE-format TCGA table")
-    cov = [c for c in ('age', 'is_female') if c in df and df[c].notna().mean() >= 0.9 and df[c].nunique() > 1]   # NaNs imputed per fold
-    return cols, kind, cov
+from .datasets import read_tcga_table, tcga_grades, tcga_features   # one TCGA reader for genomorph (documented and tested in genomorph.datasets)
 
 # %% ../nbs/12_heads.ipynb #f7d57a06
 def _zfit(X): m, s = X.mean(0), X.std(0); return m, np.where(s > 1e-8, s, 1.)
@@ -751,6 +711,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
                   max_cases:int|None=None, # Use at most this many cases (quick runs)
                   family_pcs:int|None=16, # Each family's token reads its top principal components (fitted on training cases); None/0: all its genes
                   model_kw:dict|None=None, # Overrides of the `fit_heads` settings
+                  refit:bool=True, # After early stopping on the validation cases, refit on train + valid for the chosen number of epochs (as the baseline refits)
                   seed:int=0, # Seed
                   log=print, # Progress output
                  )->dict:
@@ -793,6 +754,11 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
         kw = dict(d=16, dropout=0.5, epochs=epochs, patience=10, lr=2e-3, wd=1e-2, bs=16, grade_weight=0.3) | (model_kw or {})
         for k in range(n_seeds):
             learn = fit_heads(mk(tr), mk(va), mode='omic', group_sizes=sizes, n_bins=n_bins, n_grades=n_grades, seed=seed + 100*k, **kw)
+            if refit:   # like the baseline: settings (here the epoch count) chosen on validation, then refitted on train + valid
+                best = next((c.best_epoch for c in learn.cbs if isinstance(c, KeepBest) and hasattr(c, 'best_epoch')), kw['epochs'] - 1)
+                trva = np.r_[tr, va]
+                learn = fit_heads(mk(trva), mk(va), mode='omic', group_sizes=sizes, n_bins=n_bins, n_grades=n_grades, seed=seed + 100*k,
+                                  **(kw | dict(epochs=best + 1)), early_stop=False)
             preds.append((predict_heads(learn.model, mk(np.flatnonzero(te))), predict_heads(learn.model, mk(cal)), learn.model.edges.numpy()))
         avg = lambda key, j: np.mean([p[j][key] for p in preds], 0)
         p_te = {k: avg(k, 0) for k in ('risk', 'surv')}; p_ca = {k: avg(k, 1) for k in ('risk', 'surv')}
@@ -837,11 +803,12 @@ def cli_survival_eval(argv=None):
     p.add_argument('--family-pcs', type=int, default=16, help="principal components per gene family fed to its token, fitted on training cases; 0 = all genes (default: %(default)s)")
     p.add_argument('--max-cases', type=int, default=None, help="use at most this many cases (smoke tests)")
     p.add_argument('--epochs', type=int, default=60, help="maximum epochs per model (default: %(default)s)")
+    p.add_argument('--no-refit', action='store_true', help="keep the early-stopped model instead of refitting it on train + valid for the epoch count chosen on valid")
     p.add_argument('--out', default='results.json', help="output JSON (default: %(default)s)")
     p.add_argument('--overwrite', action='store_true', help="replace --out if it exists")
     a = p.parse_args(argv)
     res = survival_eval(a.table, a.clinical, folds=a.folds, alpha=a.alpha, signatures=a.signatures, n_seeds=a.seeds, max_cases=a.max_cases, epochs=a.epochs,
-                        family_pcs=a.family_pcs or None)
+                        family_pcs=a.family_pcs or None, refit=not a.no_refit)
     save_json(res, a.out, overwrite=a.overwrite)
     print(json.dumps(res))
     return 0
@@ -972,8 +939,41 @@ def diffusion_generator(diff, # What the diffusion stage left in ctx['diffusion'
         return cache[str(lib)]
     return gen
 
+def diffusion_fitter(*,
+                     tile_px:int=16, # Tile size of the bags (px)
+                     max_tiles:int=256, # Tiles per slide (random, seeded) for training and generation
+                     epochs:int=25, # Maximum epochs per fold (early stopping on validation patients)
+                     d_model:int=32, n_heads:int=4, n_cross:int=2, n_layers:int=2, # Network size
+                     n_samples:int=2, steps:int=20, # Draws per slide (their mean is the expression) and DDIM steps
+                     valid_frac:float=0.2, # Share of the fold's training patients held out for early stopping
+                     seed:int=0, # Seed
+                    ):
+    "A `fit_generator` for `pathgen_experiment`: per fold, an `ExpressionDiffusion` trained on the given patients' slides only, generating every slide."
+    from genomorph.diffusion import ExpressionDiffusion, cohort_slide_bags
+    cache = {}
+    def fit(cohort, train_ids):
+        if id(cohort) not in cache: cache.clear(); cache[id(cohort)] = cohort_slide_bags(cohort, tile_px=tile_px, max_tiles=max_tiles, seed=seed)
+        bags, Y, obs = cache[id(cohort)]
+        pid = obs[Key.obs.patient_id].astype(str).to_numpy()
+        ids = np.unique(np.asarray(list(train_ids)).astype(str))
+        unknown = np.setdiff1d(ids, pid)
+        if len(unknown): raise GenomorphError(f"{len(unknown)} training patient ids are not in the cohort, e.g. {list(unknown[:3])}", fix="pass ids from cohort.patients.index")
+        n_va = max(1, int(round(valid_frac*len(ids))))
+        if len(ids) - n_va < 2: raise GenomorphError(f"{len(ids)} training patients are too few to train the generator", fix="use more patients or fewer folds")
+        va = np.random.default_rng(seed).choice(ids, n_va, replace=False)   # validation by patient, from the training patients
+        rows = np.flatnonzero(np.isin(pid, ids))
+        dm = ExpressionDiffusion(list(map(str, cohort.bulk.var_names)), bags[0].shape[1], groups=list(cohort.bulk.var[Key.var.group].astype(str)),
+                                 d_model=d_model, n_heads=n_heads, n_cross=n_cross, n_layers=n_layers, pred='v', p_uncond=0.2)
+        dm.fit([bags[r] for r in rows], Y[rows], valid=np.isin(pid[rows], va), epochs=epochs, bs=32, lr=3e-3, seed=seed, progress=False)
+        draws = dm.sample(bags, n_samples=n_samples, steps=steps, seed=seed)
+        lib_of = {str(l): k for k, l in enumerate(obs[Key.obs.library_id])}
+        def gen(coh, lib): return draws[lib_of[str(lib)]].mean(0)
+        gen.model, gen.patients = dm, sorted(set(pid[rows]))   # the trained model and the patients whose slides it saw
+        return gen
+    return fit
+
 def demo_heads(out, # Output directory
-               ctx:dict, # Shared demo context (reads 'cohort', optional 'diffusion')
+               ctx:dict, # Shared demo context (reads 'cohort')
                quick:bool=False, # Smaller settings
               )->dict:
     "Decision-heads demo stage: the PathGen experiment table and figures."
@@ -981,12 +981,15 @@ def demo_heads(out, # Output directory
     import matplotlib.pyplot as plt
     from genomorph.conformal import GradeConformal, set_coverage, plot_coverage
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    cohort = ctx.get('cohort')
-    if cohort is None:
+    seed, cohort = ctx.get('seed', 0), ctx.get('cohort')
+    if cohort is None or len(cohort.patients) < 16:   # cross-validated survival needs events in every fold: the quick synth cohort (8 patients) is too small
         from genomorph.synth import make_cohort
-        cohort = ctx['cohort'] = make_cohort(20 if quick else 24, seed=ctx.get('seed', 0))
-    gen = diffusion_generator(ctx.get('diffusion'), cohort)
-    table, det = pathgen_experiment(cohort, generator=gen, folds=2 if quick else 3, epochs=4 if quick else 20, n_splits=10 if quick else 50, seed=ctx.get('seed', 0))
+        cohort = make_cohort(20 if quick else 24, seed=seed, **(dict(spots_per_side=5) if quick else {}))
+        if 'cohort' not in ctx: ctx['cohort'] = cohort
+    gkw = (dict(epochs=2, d_model=8, n_heads=2, n_cross=1, n_layers=1, max_tiles=32, steps=4) if quick else
+           dict(epochs=25, d_model=32, n_heads=4, n_cross=2, n_layers=2, max_tiles=256, steps=20))
+    table, det = pathgen_experiment(cohort, fit_generator=diffusion_fitter(**gkw, seed=seed), folds=2 if quick else 3, epochs=4 if quick else 20,
+                                    n_splits=10 if quick else 50, seed=seed)
     files = []
     def save(fig, name):
         p = out/name; fig.savefig(p, dpi=90); plt.close(fig); files.append(str(p))
@@ -1004,6 +1007,6 @@ def demo_heads(out, # Output directory
     gc = GradeConformal(det['alpha']).fit(o['grade'][cal], c.grade[cal])
     save(plot_coverage(set_coverage(gc.predict_sets(o['grade'][tst]), c.grade[tst], groups=np.array([f'grade {g}' for g in c.grade[tst]])), det['alpha'], title='grade sets (one split)'), 'grade_coverage.png')
     res = {'table': {a: {k: (None if pd.isna(v) else float(v)) for k, v in r.items()} for a, r in table.iterrows()}, 'n_patients': int(n),
-           'generator': 'diffusion' if gen is not None else 'ridge stand-in', 'files': files}
+           'generator': "diffusion, retrained in every fold on that fold's training patients only (no test patient seen)", 'generator_settings': gkw, 'files': files}
     save_json(res, out/'heads.json', overwrite=True); res['files'].append(str(out/'heads.json'))
     return res

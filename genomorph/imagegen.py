@@ -23,16 +23,15 @@ from .imagemetrics import (as_image_tensor, to_uint8, ImageFeatures, frechet_dis
                                     RidgeProbe, expression_fidelity, composition_recovery, tile_classifier_utility)
 
 # %% auto #0
-__all__ = ['CLIP_IMAGE_KEY', 'CLIP_EXPR_KEY', 'FIDELITY_MODELS', 'PRESETS', 'as_expression', 'Standardize', 'make_dls',
-           'SmallCNN', 'TimmEncoder', 'random_dihedral', 'mlp', 'GeneImageCLIP', 'clip_loss', 'save_checkpoint',
-           'load_checkpoint', 'Checkpoint', 'fit_resumable', 'clip_learner', 'partial_adam', 'clip_encode',
-           'clip_retrieval', 'clip_embed', 'ExprVAE', 'vae_learner', 'vae_encode', 'vae_sample', 'vae_interpolate',
-           'DCGenerator', 'DCCritic', 'gradient_penalty', 'CondGAN', 'WGANGPLoss', 'GANSwitcher', 'GANLossLog',
-           'gan_learner', 'gan_generate', 'timestep_embedding', 'ResBlock', 'TinyUNet', 'CondDiffusion',
-           'diffusion_loss', 'diffusion_learner', 'ddim_sample', 'image_grid', 'interpolation_strip', 'cluster_panels',
-           'integrated_gradients', 'gene_attribution', 'handcrafted_extractor', 'clip_image_features',
-           'prepare_imagegen', 'SpotFidelity', 'fidelity_predictor', 'evaluate_imagegen', 'save_figures',
-           'cli_imagegen_eval', 'bench_imagegen', 'demo_imagegen']
+__all__ = ['CHECKPOINT_FILE', 'CLIP_IMAGE_KEY', 'CLIP_EXPR_KEY', 'FIDELITY_MODELS', 'PRESETS', 'as_expression', 'Standardize',
+           'make_dls', 'SmallCNN', 'TimmEncoder', 'random_dihedral', 'mlp', 'GeneImageCLIP', 'clip_loss',
+           'fit_resumable', 'clip_learner', 'partial_adam', 'clip_encode', 'clip_retrieval', 'clip_embed', 'ExprVAE',
+           'vae_learner', 'vae_encode', 'vae_sample', 'vae_interpolate', 'DCGenerator', 'DCCritic', 'gradient_penalty',
+           'CondGAN', 'WGANGPLoss', 'GANSwitcher', 'GANLossLog', 'gan_learner', 'gan_generate', 'timestep_embedding',
+           'ResBlock', 'TinyUNet', 'CondDiffusion', 'diffusion_loss', 'diffusion_learner', 'ddim_sample', 'image_grid',
+           'interpolation_strip', 'cluster_panels', 'integrated_gradients', 'gene_attribution', 'handcrafted_extractor',
+           'clip_image_features', 'prepare_imagegen', 'SpotFidelity', 'fidelity_predictor', 'evaluate_imagegen',
+           'save_figures', 'cli_imagegen_eval', 'bench_imagegen', 'demo_imagegen']
 
 # %% ../nbs/14_imagegen.ipynb #65b21fcc
 def as_expression(x, # Expression (n, g): numpy array or tensor, log-normalised
@@ -159,48 +158,20 @@ def clip_loss(pred, *_):
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
 # %% ../nbs/14_imagegen.ipynb #aa4201cd
-from .core import plain_state
+from .data import fit_resumable as _fit_resumable
 
-def save_checkpoint(learn:Learner, path, epoch:int):
-    "Write weights, optimizer state, epoch and RNG states of `learn` to the folder `path`."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    save_model(learn.model, path/'model.safetensors', getattr(learn.model, 'config', {}), overwrite=True)
-    opt = plain_state(learn.opt.state_dict()) if learn.opt is not None else None
-    tmp = path/'.opt.pt.tmp'
-    torch.save({'opt': opt, 'torch_rng': torch.get_rng_state()}, tmp); tmp.replace(path/'opt.pt')
-    rng = learn.dls.train.rng.getstate()
-    save_json({'epoch': epoch, 'dl_rng': [rng[0], list(rng[1]), rng[2]]}, path/'state.json', overwrite=True)
-
-def load_checkpoint(learn:Learner, path)->int:
-    "Restore weights, optimizer and RNG states saved by `save_checkpoint`; returns the number of finished epochs."
-    path = Path(path)
-    st = load_json(path/'state.json')
-    load_weights(learn.model, path/'model.safetensors')
-    d = torch_load(path/'opt.pt')
-    if d['opt'] is not None:
-        if learn.opt is None: learn.create_opt()
-        learn.opt.load_state_dict(d['opt'])
-    torch.set_rng_state(d['torch_rng'])
-    v, s, g = st['dl_rng']; learn.dls.train.rng.setstate((v, tuple(s), g))
-    return int(st['epoch'])
-
-class Checkpoint(Callback):
-    "Save a resumable checkpoint to `path` after every epoch."
-    order = 70
-    def __init__(self, path): self.path = Path(path)
-    def after_epoch(self): save_checkpoint(self.learn, self.path, self.epoch + 1)
+CHECKPOINT_FILE = 'checkpoint.pt'   # file name of the resumable checkpoint inside a `ckpt` folder
 
 def fit_resumable(learn:Learner, # Learner to train
                   n_epoch:int, # Total number of epochs (including those already done)
                   lr:float|None=None, # Learning rate (default: the Learner's)
                   ckpt=None, # Checkpoint folder: resumed from when it holds a checkpoint, written after every epoch
                  )->Learner:
-    "`learn.fit` with checkpoints: resumes from `ckpt` when it holds a run that stopped early."
-    if ckpt is None: learn.fit(n_epoch, lr); return learn
-    ckpt, start = Path(ckpt), 0
-    if (ckpt/'state.json').exists(): start = load_checkpoint(learn, ckpt)
-    if start >= n_epoch: return learn
-    learn.fit(n_epoch, lr, cbs=Checkpoint(ckpt), start_epoch=start)
+    "`learn.fit` (constant rate) with a resumable checkpoint `ckpt/checkpoint.pt` (see `genomorph.data.fit_resumable`); returns `learn`."
+    if ckpt is not None:
+        ckpt = Path(ckpt)
+        if ckpt.exists() and not ckpt.is_dir(): raise GenomorphError(f"ckpt {ckpt} is a file", fix="pass a folder for the checkpoint (it is created if needed)")
+    _fit_resumable(learn, n_epoch, lr, checkpoint=None if ckpt is None else ckpt/CHECKPOINT_FILE, schedule='constant', monitor=None)
     return learn
 
 # %% ../nbs/14_imagegen.ipynb #f57973ee
@@ -516,9 +487,9 @@ class ResBlock(nn.Module):
     "GroupNorm-SiLU-conv residual block with an additive (time + condition) embedding."
     def __init__(self, ci:int, co:int, d_emb:int):
         super().__init__()
-        self.n1, self.c1 = nn.GroupNorm(min(8, ci), ci), nn.Conv2d(ci, co, 3, 1, 1)
+        self.n1, self.c1 = nn.GroupNorm(math.gcd(8, ci), ci), nn.Conv2d(ci, co, 3, 1, 1)
         self.emb = nn.Linear(d_emb, co)
-        self.n2, self.c2 = nn.GroupNorm(min(8, co), co), nn.Conv2d(co, co, 3, 1, 1)
+        self.n2, self.c2 = nn.GroupNorm(math.gcd(8, co), co), nn.Conv2d(co, co, 3, 1, 1)
         self.skip = nn.Conv2d(ci, co, 1) if ci != co else nn.Identity()
     def forward(self, x, emb):
         h = self.c1(F.silu(self.n1(x))) + self.emb(emb)[:, :, None, None]
@@ -542,7 +513,7 @@ class TinyUNet(nn.Module):
         for i, co in reversed(list(enumerate(chs))):
             self.up.append(ResBlock(c + co, co, d)); c = co
             self.unpool.append(nn.Sequential(nn.Upsample(scale_factor=2, mode='nearest'), nn.Conv2d(c, c, 3, 1, 1)) if i > 0 else nn.Identity())
-        self.out = nn.Sequential(nn.GroupNorm(min(8, c), c), nn.SiLU(), nn.Conv2d(c, 3, 3, 1, 1))
+        self.out = nn.Sequential(nn.GroupNorm(math.gcd(8, c), c), nn.SiLU(), nn.Conv2d(c, 3, 3, 1, 1))
     def forward(self, x, t, c):
         emb = self.t_mlp(timestep_embedding(t, self.ch)) + self.c_mlp(c)
         h, skips = self.inp(x), []

@@ -23,14 +23,14 @@ from .core import (GenomorphError, Key, check_array, check_adata, record_params,
                    load_weights, torch_load, save_json, atomic_write)
 
 # %% auto #0
-__all__ = ['MIN_COUNTS', 'SPOT_MODELS', 'LEARNERS', 'SPOT_DEFAULTS', 'spot_targets', 'spot_totals', 'spot_diameter_px',
+__all__ = ['MIN_COUNTS', 'SPOT_MODELS', 'LEARNERS', 'SPOT_DEFAULTS', 'RINGS', 'spot_targets', 'spot_totals', 'spot_diameter_px',
            'spot_features', 'spot_neighbors', 'ProbeRegressor', 'fit_probe', 'mlp', 'Standardize', 'FeatureEncoder',
            'GraphBlock', 'TCGN', 'SpotRegressorNet', 'GeneDML', 'info_nce', 'kmeans_torch', 'DMLCallback',
-           'NeighbourContext', 'smooth_predictions', 'SpotData', 'spot_dls', 'GeneMSE', 'valid_pcc', 'SpotTracker',
-           'build_spot_model', 'probe_learner', 'tcgn_learner', 'genedml_learner', 'context_learner', 'carve_valid',
-           'rank_genes', 'spot_panel', 'SpotRegressor', 'fit_spot', 'predict_spot', 'evaluate_spots', 'leave_one_out',
-           'run_protocol', 'spot_eval', 'plot_spatial_prediction', 'plot_pcc_vs_mean', 'bench_spot', 'demo_spot',
-           'load_her2st_patches', 'cli_spot_eval']
+           'NeighbourContext', 'EncodedContext', 'patches_to_input', 'embed_patches', 'smooth_predictions', 'SpotData',
+           'spot_dls', 'GeneMSE', 'valid_pcc', 'build_spot_model', 'probe_learner', 'tcgn_learner', 'genedml_learner',
+           'context_learner', 'carve_valid', 'rank_genes', 'spot_panel', 'SpotRegressor', 'fit_spot', 'predict_spot',
+           'evaluate_spots', 'leave_one_out', 'run_protocol', 'spot_eval', 'plot_spatial_prediction',
+           'plot_pcc_vs_mean', 'bench_spot', 'demo_spot', 'load_her2st_patches', 'cli_spot_eval']
 
 # %% ../nbs/10_spot.ipynb #00510efa
 MIN_COUNTS = 100  # spots with fewer UMIs are left out of training and scoring (counted)
@@ -383,6 +383,39 @@ class NeighbourContext(nn.Module):
         c, _ = self.attn(t, tok, tok, key_padding_mask=~keep)
         return self.head(torch.cat([t.squeeze(1), self.ln(c.squeeze(1))], -1)) + self.skip(self.norm(x))
 
+# %% ../nbs/10_spot.ipynb #73d59af7
+class EncodedContext(nn.Module):
+    "Neighbour context over the spot embeddings of a trained (frozen) image encoder, optionally next to frozen features."
+    def __init__(self, encoder:nn.Module, # Trained image encoder (e.g. `TCGN`); frozen
+                 context:NeighbourContext, # Context model over `[frozen features | embedding]`
+                ):
+        super().__init__(); self.encoder, self.context = encoder, context
+        for q in self.encoder.parameters(): q.requires_grad_(False)
+    def forward(self, x, nb, mask, rel): return self.context(x, nb, mask, rel)
+
+def patches_to_input(x:torch.Tensor, # uint8 (S, S, 3) or (n, S, S, 3) patches
+                     augment:bool=False, # Random flips/rotations/colour jitter (`genomorph.data.augment_patch`)
+                     g:torch.Generator|None=None, # Generator of the augmentation
+                    )->torch.Tensor:
+    "Float (3, S, S) / (n, 3, S, S) image-model input: ImageNet-normalised, optionally augmented."
+    from genomorph.data import patch_to_tensor, augment_patch, IMAGENET_MEAN, IMAGENET_STD
+    t = patch_to_tensor(x, None)
+    if augment: t = torch.stack([augment_patch(o, g) for o in t]) if t.ndim == 4 else augment_patch(t, g)
+    sh = (3, 1, 1)
+    return (t - torch.tensor(IMAGENET_MEAN).view(sh)) / torch.tensor(IMAGENET_STD).view(sh)
+
+def embed_patches(encoder:nn.Module, # Image encoder returning (B, d) embeddings (e.g. `TCGN`)
+                  imgs, # uint8 (n, S, S, 3) patches at the encoder's input size
+                  *,
+                  bs:int=256, # Batch size
+                 )->np.ndarray:
+    "Spot embeddings (n, d) float32 of uint8 patches, normalised exactly as in training."
+    x = torch.as_tensor(np.ascontiguousarray(check_array(imgs, 'imgs', ndim=4, finite=False))); encoder.eval(); out = []
+    dev = next(encoder.parameters()).device
+    with torch.inference_mode():
+        for i in range(0, len(x), bs): out.append(encoder(patches_to_input(x[i:i + bs]).to(dev)).float().cpu())
+    return torch.cat(out).numpy()
+
 # %% ../nbs/10_spot.ipynb #e34a4eb8
 def smooth_predictions(pred, # Predictions (n_spots, n_genes)
                        coords, # Spot centres (n_spots, 2)
@@ -421,12 +454,7 @@ class SpotData(torch.utils.data.Dataset):
     def __len__(self): return len(self.rows)
     def _x(self, i):
         x = self.x[i]
-        if x.dtype != torch.uint8: return x.float()
-        from genomorph.data import patch_to_tensor, augment_patch, IMAGENET_MEAN, IMAGENET_STD
-        t = patch_to_tensor(x, None)
-        if self.augment: t = torch.stack([augment_patch(o, self.g) for o in t]) if t.ndim == 4 else augment_patch(t, self.g)
-        sh = (3, 1, 1)
-        return (t - torch.tensor(IMAGENET_MEAN).view(sh)) / torch.tensor(IMAGENET_STD).view(sh)
+        return x.float() if x.dtype != torch.uint8 else patches_to_input(x, self.augment, self.g)
     def __getitem__(self, i):
         r = int(self.rows[i])
         out = (self._x(r),)
@@ -444,7 +472,6 @@ def spot_dls(train:SpotData, valid:SpotData, *, bs:int=64, device=None, seed:int
     return DataLoaders(dl_t, dl_v, device=device or torch.device('cpu'))
 
 # %% ../nbs/10_spot.ipynb #d316114a
-from .core import plain_state
 class GeneMSE:
     "Mean squared error over spots and genes (fastai loss: `loss(pred, y)`)."
     def __call__(self, pred, y): return F.mse_loss(pred, y)
@@ -453,54 +480,6 @@ class GeneMSE:
 
 def _pcc_metric(preds, targs): return _mean_pcc(targs.float().cpu().numpy(), preds.float().cpu().numpy())
 def valid_pcc(): return AccumMetric(_pcc_metric, flatten=False, name='valid_pcc')
-
-
-class SpotTracker(Callback):
-    "Early stopping + best-epoch restore on `valid_pcc`; optional per-epoch resumable checkpoint."
-    order = 70  # after the Recorder has logged the epoch's metrics
-    def __init__(self, patience:int=5, # Epochs without improvement before stopping
-                 path=None, # Checkpoint file (`None`: keep nothing on disk)
-                ):
-        self.patience, self.path = patience, None if path is None else Path(path)
-        self.best, self.best_epoch, self.wait, self.start, self.best_state = -np.inf, -1, 0, 0, None
-    def _score(self):
-        names = [n for n in self.recorder.metric_names[1:] if n != 'time']
-        v = dict(zip(names, self.recorder.log[1:]))
-        s = v.get('valid_pcc', np.nan)
-        return -float(v.get('valid_loss', np.inf)) if s is None or np.isnan(s) else float(s)
-    def after_epoch(self):
-        ep = self.start + self.epoch
-        s = self._score()
-        if s > self.best:
-            self.best, self.best_epoch, self.wait = s, ep, 0
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        else: self.wait += 1
-        if self.path is not None: self.save(ep)
-        if self.wait >= self.patience: raise CancelFitException()
-    def save(self, ep:int):
-        import random
-        ck = {'epoch': ep, 'model': self.model.state_dict(), 'opt': plain_state(self.opt.state_dict()),
-              'tracker': {'best': self.best, 'best_epoch': self.best_epoch, 'wait': self.wait},
-              'best_state': self.best_state, 'torch_rng': torch.get_rng_state(),
-              'dl_rng': list(self.dls.train.rng.getstate()[1]), 'dl_rng_v': self.dls.train.rng.getstate()[0],
-              'aug_rng': self.dls.train.dataset.g.get_state()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + '.tmp'); torch.save(ck, tmp); os.replace(tmp, self.path)
-    def restore(self, learn):
-        "Load the checkpoint into `learn` (model, optimizer, RNG states); returns the next epoch to run."
-        import random
-        ck = torch_load(self.path)
-        learn.model.load_state_dict(ck['model']); learn.create_opt()
-        from fastcore.foundation import L
-        learn.opt.load_state_dict({'state': list(ck['opt']['state']), 'hypers': L(ck['opt']['hypers'])})
-        t = ck['tracker']; self.best, self.best_epoch, self.wait = t['best'], t['best_epoch'], t['wait']
-        self.best_state = ck['best_state']; torch.set_rng_state(ck['torch_rng'])
-        learn.dls.train.rng.setstate((ck['dl_rng_v'], tuple(ck['dl_rng']), None))
-        learn.dls.train.dataset.g.set_state(ck['aug_rng'])
-        self.start = ck['epoch'] + 1
-        return self.start
-    def after_fit(self):
-        if self.best_state is not None: self.model.load_state_dict(self.best_state)
 
 # %% ../nbs/10_spot.ipynb #58b0ab37
 def build_spot_model(arch:str, # One of `SPOT_MODELS`
@@ -513,6 +492,7 @@ def build_spot_model(arch:str, # One of `SPOT_MODELS`
                      hidden:int=256, proj_dim:int=64, p:float=0.1, # MLP width, Gene-DML embedding size, dropout
                      n_pcs:int=256, # Probe principal components
                      end_to_end:bool=False, # Gene-DML on patches (TCGN encoder) instead of frozen features
+                     backbone:dict|None=None, # Context model over a trained image encoder: the image model's settings, `{'arch': 'tcgn', ...}`
                      **kw, # Training-only settings are ignored here
                     )->nn.Module:
     "Build the `nn.Module` of a spot model from its settings (used for training and for loading saved models)."
@@ -521,7 +501,11 @@ def build_spot_model(arch:str, # One of `SPOT_MODELS`
     if feat and not d_in: raise GenomorphError(f"model {arch!r} reads features but d_in={d_in}", fix="pass d_in, the feature dimension")
     if arch == 'probe': return ProbeRegressor(d_in, n_genes, n_pcs)
     if arch == 'tcgn': return SpotRegressorNet(TCGN(img_size, dim or 64, depth, heads, k), n_genes)
-    if arch == 'context': return NeighbourContext(d_in, n_genes, dim or 128, heads, hidden, p)
+    if arch == 'context':
+        ctx = NeighbourContext(d_in, n_genes, dim or 128, heads, hidden, p)
+        if backbone is None: return ctx
+        b = dict(backbone); enc = build_spot_model(b.pop('arch'), n_genes, **b).encoder
+        return EncodedContext(enc, ctx)
     enc = TCGN(img_size, dim or 64, depth, heads, k) if end_to_end else FeatureEncoder(d_in, dim or 128, hidden, p)
     return GeneDML(enc, n_genes, proj_dim, hidden)
 
@@ -563,6 +547,7 @@ LEARNERS = {'probe': probe_learner, 'tcgn': tcgn_learner, 'genedml': genedml_lea
 # default training settings of every model (overridable through `fit_spot(**kwargs)`)
 SPOT_DEFAULTS = {'probe': {}, 'tcgn': dict(epochs=30, bs=32, img_size=64, augment=True, lr=2e-3),
                  'genedml': dict(epochs=60, bs=64), 'context': dict(epochs=60, bs=64, n_neighbors=24, radius=2.9)}  # context: about two rings of neighbours
+RINGS = ((8, 1.6), (24, 2.9))   # (neighbours, radius in pitches) tried by `fit_spot(model='context', radius='auto')`: one ring, two rings
 
 # %% ../nbs/10_spot.ipynb #3f73a849
 def _select(adata, sel, what:str)->np.ndarray:
@@ -627,14 +612,17 @@ def spot_panel(adata, train_mask, *, n_genes:int=250, n_top:int=50, genes=None)-
     return panel, [g for g in hv if g in s][:n_top], [g for g in he if g in s][:n_top]
 
 # %% ../nbs/10_spot.ipynb #b7c54022
-def _model_inputs(adata, patches, cfg:dict)->tuple:
-    "(x for all spots, neighbours or None) as the model of `cfg` reads them."
+def _model_inputs(adata, patches, cfg:dict, model:nn.Module|None=None)->tuple:
+    "(x for all spots, neighbours or None) as the model of `cfg` reads them (`model`: its trained encoder embeds the patches of 'encoded' inputs)."
     if patches is not None: _check_patches(patches, adata.n_obs, size=cfg['patch_size'])
-    if cfg['input'] == 'image':
-        if patches is None: raise GenomorphError(f"model {cfg['arch']!r} reads image patches but none were given", fix="pass patches= aligned with adata.obs_names")
-        x = _resize_patches(_center_crop(np.asarray(patches), cfg.get('crop')), cfg['img_size'])
+    if cfg['input'] in ('image', 'encoded') and patches is None:
+        raise GenomorphError(f"model {cfg['arch']!r} reads image patches but none were given", fix="pass patches= aligned with adata.obs_names")
+    if cfg['input'] == 'image': x = _resize_patches(_center_crop(np.asarray(patches), cfg.get('crop')), cfg['img_size'])
     else:
-        x = spot_features(adata, patches, encoder=cfg['encoder'], size=cfg.get('feature_px'), crop=cfg.get('crop'))
+        x = spot_features(adata, patches, encoder=cfg['encoder'], size=cfg.get('feature_px'), crop=cfg.get('crop')) if cfg['encoder'] else np.zeros((adata.n_obs, 0), np.float32)
+        if cfg['input'] == 'encoded':
+            imgs = _resize_patches(_center_crop(np.asarray(patches), cfg.get('crop')), cfg['img_size'])
+            x = np.concatenate([x, embed_patches(model.encoder, imgs)], 1)
         if x.shape[1] != cfg['d_in']: raise GenomorphError(f"features have {x.shape[1]} dimensions, the model expects {cfg['d_in']} ({cfg['encoder']})",
                                                            fix="extract features with the encoder the model was trained with")
     nbrs = None
@@ -660,7 +648,7 @@ class SpotRegressor:
         "Predicted log1p expression of the panel genes, (n_spots, n_genes) float32."
         check_adata(adata, genes=self.genes, finite=False)   # data of another gene panel is refused (a clear error, not silent NaNs)
         cfg = self.config
-        x, nbrs = _model_inputs(adata, patches, cfg)
+        x, nbrs = _model_inputs(adata, patches, cfg, self.model)
         ds = SpotData(x, nbrs=nbrs)
         dev = next(iter(self.model.buffers()), next(iter(self.model.parameters()), torch.zeros(0))).device
         self.model.eval(); out = []
@@ -704,7 +692,7 @@ def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['sp
              epochs:int|None=None, # Maximum epochs (default per model, `SPOT_DEFAULTS`)
              bs:int|None=None, # Batch size
              patience:int=10, # Early-stopping patience (epochs without better validation PCC)
-             smooth:float=0., # Spatial smoothing weight applied at prediction time (saved in the config)
+             smooth:float|str=0., # Spatial smoothing weight applied at prediction time (saved in the config); 'auto': chosen on the validation spots
              warm_start:bool=True, # Feature models start from the fitted probe (linear path = ridge map, nonlinear part = 0)
              seed:int=0, # Random seed (a seeded CPU run repeats exactly)
              checkpoint=None, # Resumable checkpoint file written after every epoch
@@ -715,11 +703,30 @@ def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['sp
             )->SpotRegressor:
     "Train spot model `model` on the training sections of `adata`; returns a `SpotRegressor`."
     if model not in SPOT_MODELS: raise GenomorphError(f"unknown spot model {model!r}", fix=f"choose one of {list(SPOT_MODELS)}")
+    if kwargs.get('radius') == 'auto':   # neighbourhood chosen on validation: one ring (8 within 1.6 pitches) or two (24 within 2.9)
+        if model != 'context': raise GenomorphError(f"radius='auto' with model={model!r}", fix="the neighbourhood is a setting of model='context'")
+        args = dict(model=model, train=train, valid=valid, genes=genes, n_genes=n_genes, encoder=encoder, feature_px=feature_px, crop=crop, min_counts=min_counts,
+                    target_sum=target_sum, epochs=epochs, bs=bs, patience=patience, smooth=smooth, warm_start=warm_start, seed=seed, resume=resume, device=device, progress=progress)
+        best, bb, scores = None, None, {}
+        for k_, r_ in RINGS:
+            kw_ = {**kwargs, 'radius': r_, 'n_neighbors': k_, '_score': True} | ({'backbone': bb} if bb is not None else {})   # the image backbone is trained once
+            reg = fit_spot(adata, patches, checkpoint=None if checkpoint is None else Path(f'{checkpoint}.r{r_}'), **args, **kw_)
+            bb, scores[r_] = getattr(reg, 'backbone', None), reg.config['valid_score']
+            if best is None or scores[r_] > best.config['valid_score']: best = reg
+        best.config['radius_valid_pcc'] = scores
+        return best
     check_adata(adata, obs=(Key.obs.library_id,), min_obs=2, finite=False)
     kw = {**SPOT_DEFAULTS[model], **kwargs}
     epochs, bs = epochs or kw.pop('epochs', 30), bs or kw.pop('bs', 64)
     kw.pop('epochs', None); kw.pop('bs', None); augment = kw.pop('augment', False); n_nb = kw.pop('n_neighbors', 24)
-    radius = kw.pop('radius', 2.9)
+    radius = kw.pop('radius', 2.9); score_valid = kw.pop('_score', False); backbone = kw.pop('backbone', None); bb_kw = dict(kw.pop('backbone_kw', None) or {})
+    if backbone is not None and (model != 'context' or not (isinstance(backbone, SpotRegressor) or backbone in ('tcgn', 'genedml'))):
+        raise GenomorphError(f"backbone={backbone!r} with model={model!r}", fix="backbone is an option of model='context': 'tcgn' or 'genedml' (image models whose encoder is learned first), or a trained image SpotRegressor")
+    if isinstance(backbone, SpotRegressor) and backbone.config['input'] != 'image':
+        raise GenomorphError(f"backbone {backbone!r} does not read image patches", fix="pass a trained 'tcgn' or end-to-end 'genedml' model")
+    if backbone is not None and patches is None: raise GenomorphError("backbone= needs image patches", fix="pass patches= aligned with adata.obs_names")
+    if not (smooth == 'auto' or (isinstance(smooth, (int, float)) and 0 <= smooth <= 1)):
+        raise GenomorphError(f"smooth={smooth!r}", fix="pass a weight in [0, 1] or 'auto' (chosen on the validation spots)")
     set_seed(seed)
     tr = _select(adata, train, 'train')
     if valid is None and train is None and Key.obs.split in adata.obs and (adata.obs[Key.obs.split].astype(str) == 'valid').any(): valid = _select(adata, None, 'valid')
@@ -739,29 +746,49 @@ def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['sp
     if P is None and e2e: raise GenomorphError(f"model {model!r} trains on image patches but none were given", fix="pass patches= aligned with adata.obs_names")
     if crop == 'auto': crop = spot_diameter_px(adata)
     crop = None if crop is None or P is None or round(crop) >= P else int(round(crop))
-    cfg = dict(arch=model, input='image' if e2e else 'features', encoder=encoder, feature_px=feature_px, crop=crop, patch_size=P, img_size=kw.get('img_size', 64),
+    cfg = dict(arch=model, input='image' if e2e else ('encoded' if backbone else 'features'), encoder=encoder, feature_px=feature_px, crop=crop, patch_size=P, img_size=kw.get('img_size', 64),
                n_neighbors=n_nb, radius=radius, genes=panel, hvg50=hv, heg50=he, y_mean=mu.tolist(), y_std=sd.tolist(), target_sum=target_sum,
-               min_counts=min_counts, smooth=smooth, seed=seed,
+               min_counts=min_counts, smooth=0. if smooth == 'auto' else float(smooth), seed=seed,
                train_sections=sorted(pd.unique(adata.obs[Key.obs.library_id].astype(str).values[tr])),
                valid_sections=sorted(pd.unique(adata.obs[Key.obs.library_id].astype(str).values[va])),
                n_train=int(tr_ok.sum()), n_valid=int(va_ok.sum()), n_low_umi_train=int((tr | va).sum() - tr_ok.sum() - va_ok.sum()))
-    if not e2e and patches is None and Key.features_key(encoder) not in adata.obsm:
+    if not e2e and encoder and patches is None and Key.features_key(encoder) not in adata.obsm:
         raise GenomorphError(f"no patches given and adata.obsm has no {Key.features_key(encoder)!r}", fix="pass patches= or extract features first")
     cfg['d_in'], nbrs = None, None
     if e2e: x = _resize_patches(_center_crop(np.asarray(patches), cfg['crop']), cfg['img_size'])
+    elif backbone:   # stage 1: the image model on the same spots and validation; stage 2 (below): context over its frozen encoder
+        if isinstance(backbone, SpotRegressor):   # an image model trained before (on these training sections only, or it leaks)
+            bb = backbone
+            if (bb.config['patch_size'], bb.config['crop']) != (P, cfg['crop']):
+                raise GenomorphError(f"the backbone was trained on {bb.config['patch_size']} px patches cropped to {bb.config['crop']}, these are {P} px cropped to {cfg['crop']}",
+                                     fix="use the same patches and crop as the backbone's training")
+        else:
+            bb_kw = {**SPOT_DEFAULTS[backbone], **({'end_to_end': True, 'augment': True, 'bs': 32} if backbone == 'genedml' else {}), **bb_kw}
+            bb = fit_spot(adata, patches, model=backbone, train=tr, valid=va, genes=panel, min_counts=min_counts, target_sum=target_sum, crop=crop,
+                          patience=patience, seed=seed, device=device, progress=progress, resume=resume,
+                          checkpoint=None if checkpoint is None else Path(str(checkpoint) + '.backbone'), **bb_kw)
+        backbone = bb.config['arch']
+        cfg['img_size'] = bb.config['img_size']
+        f = spot_features(adata, patches, encoder=encoder, size=feature_px, crop=cfg['crop']) if encoder else np.zeros((adata.n_obs, 0), np.float32)
+        x = np.concatenate([f, embed_patches(bb.model.encoder, _resize_patches(_center_crop(np.asarray(patches), cfg['crop']), cfg['img_size']))], 1)
+        cfg['d_in'], cfg['d_feat'] = int(x.shape[1]), int(f.shape[1])
+        cfg['backbone'] = {k: bb.config.get(k) for k in ('arch', 'valid_pcc', 'best_epoch', 'epochs_run', 'train_sections', 'valid_sections')}
     else: x = spot_features(adata, patches, encoder=encoder, size=feature_px, crop=cfg['crop']); cfg['d_in'] = int(x.shape[1])
     if model == 'context':
         check_adata(adata, obsm=(Key.obsm.spatial,), finite=False)
         nbrs = spot_neighbors(adata.obsm[Key.obsm.spatial], adata.obs[Key.obs.library_id].astype(str).values, k=n_nb, radius=radius)
     mkw = {k: v for k, v in kw.items() if k not in ('lr', 'wd', 'w_inst', 'tau', 'w_proto', 'tau_proto', 'n_protos')}
     cfg['model_kwargs'] = {**mkw, 'd_in': cfg['d_in'], 'img_size': cfg['img_size']}
+    if backbone: cfg['model_kwargs']['backbone'] = {'arch': backbone, **bb.config['model_kwargs']}
     cfg['warm_start'] = bool(warm_start and not e2e)
     cfg['train_kwargs'] = {k: v for k, v in kw.items() if k not in mkw}
     if model == 'probe':
         net = build_spot_model('probe', len(panel), **cfg['model_kwargs'])
         info = fit_probe(net, x[tr_ok], Z[tr_ok], x[va_ok], Z[va_ok])
         cfg.update(alpha=info['alpha'], valid_pcc=info['valid_pcc'].get(info['alpha']), epochs_run=0)
-        return SpotRegressor(net, cfg)
+        reg = SpotRegressor(net, cfg)
+        if smooth == 'auto' or score_valid: _choose_smooth(reg, adata, patches, va, va_ok, (0., 0.25, 0.5, 0.75) if smooth == 'auto' else (cfg['smooth'],))
+        return reg
     dls = spot_dls(SpotData(x, Z[tr_ok], np.flatnonzero(tr_ok), nbrs, augment=augment, seed=seed),
                    SpotData(x, Z[va_ok], np.flatnonzero(va_ok), nbrs), bs=bs, device=device, seed=seed)
     learn = LEARNERS[model](dls, len(panel), seed=seed, **{**kw, 'd_in': cfg['d_in'], 'img_size': cfg['img_size']})
@@ -770,21 +797,34 @@ def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['sp
             if isinstance(m, Standardize): m.fit(x[tr_ok])
         if warm_start: _warm_start(learn.model, x[tr_ok], Z[tr_ok], x[va_ok], Z[va_ok], n_pcs=kw.get('n_pcs', 256))
     if device is not None: learn.model.to(device)
-    tracker = SpotTracker(patience, checkpoint)
-    start = tracker.restore(learn) if resume and checkpoint is not None and Path(checkpoint).exists() else 0
-    if cfg['warm_start'] and start == 0:   # the probe-initialised model is a candidate too (best_epoch -1)
+    initial = None
+    if cfg['warm_start']:   # the probe-initialised model is a candidate too (best_epoch -1)
         with learn.no_bar(), learn.no_logging(): pv, tv = learn.get_preds(dl=dls.valid)
-        tracker.best, tracker.best_epoch = _mean_pcc(tv.numpy(), pv.numpy()), -1
-        tracker.best_state = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
-    learn.epoch_offset = start
-    if start < epochs and tracker.wait < patience:
-        if progress: learn.fit(epochs - start, cbs=[tracker])
-        else:
-            with learn.no_bar(), learn.no_logging(): learn.fit(epochs - start, cbs=[tracker])
-    if tracker.best_state is not None: learn.model.load_state_dict(tracker.best_state)
-    cfg.update(best_epoch=int(tracker.best_epoch), valid_pcc=float(tracker.best), epochs_run=int(start + learn.epoch + 1) if start < epochs else start)
-    reg = SpotRegressor(learn.model, cfg); reg.learn = learn
+        initial = (_mean_pcc(tv.numpy(), pv.numpy()), learn.model.state_dict())
+    from genomorph.data import fit_resumable
+    run = lambda: fit_resumable(learn, epochs, checkpoint=checkpoint, resume=resume, patience=patience, monitor='valid_pcc', schedule='constant', initial=initial)
+    if progress: tracker = run()
+    else:
+        with learn.no_bar(), learn.no_logging(): tracker = run()
+    cfg.update(best_epoch=int(tracker.best_epoch if tracker.best_epoch is not None else epochs - 1), valid_pcc=float(tracker.best),
+               epochs_run=max(int(learn.epoch) + 1, tracker.start_epoch))
+    reg = SpotRegressor(EncodedContext(bb.model.encoder, learn.model) if backbone else learn.model, cfg); reg.learn = learn
+    if backbone: reg.backbone = bb
+    if smooth == 'auto' or score_valid: _choose_smooth(reg, adata, patches, va, va_ok, (0., 0.25, 0.5, 0.75) if smooth == 'auto' else (cfg['smooth'],))
     return reg
+
+def _choose_smooth(reg:SpotRegressor, adata, patches, va, va_ok, grid=(0., 0.25, 0.5, 0.75)):
+    "Set `reg.config['smooth']` to the weight of `grid` with the best mean per-section PCC on the validation spots (kept as `valid_score`)."
+    sub = adata[va].copy(); ok = va_ok[va]
+    p0 = reg.predict(sub, None if patches is None else np.asarray(patches)[va], smooth=0.)
+    Y = spot_targets(sub, reg.genes, target_sum=reg.config['target_sum']); libs = sub.obs[Key.obs.library_id].astype(str).values
+    xy = sub.obsm[Key.obsm.spatial]
+    def score(a):
+        p = smooth_predictions(p0, xy, libs, alpha=a) if a else p0
+        return float(np.mean([_mean_pcc(Y[ok & (libs == l)], p[ok & (libs == l)]) for l in pd.unique(libs[ok])]))
+    scores = {float(a): score(a) for a in grid}
+    best = max(scores, key=scores.get)
+    reg.config.update(smooth=best, valid_score=scores[best], **({'smooth_valid_pcc': scores} if len(grid) > 1 else {}))
 
 # %% ../nbs/10_spot.ipynb #4e5fc4f1
 def predict_spot(adata, # AnnData of the spots to predict
@@ -887,7 +927,7 @@ def run_protocol(adata, # AnnData of raw counts
                  by:str='section', # 'section' or 'patient'
                  models=('probe', 'context'), # Models to train on every fold
                  sections:list|None=None, # Restrict to these sections
-                 smooth=(0.,), # Spatial smoothing weights to score every trained model with (one row each)
+                 smooth=(0.,), # Spatial smoothing weights to score every trained model with (one row each); 'auto': one row, the weight chosen on validation
                  log=None, # Optional callable receiving one progress line per fold and model
                  **fit_kw, # Passed to `fit_spot`
                 )->pd.DataFrame:
@@ -899,9 +939,9 @@ def run_protocol(adata, # AnnData of raw counts
         sub = sub.copy()
         for m in models:
             t0 = time.perf_counter()
-            reg = fit_spot(sub, sp, model=m, train=train, **fit_kw)
+            reg = fit_spot(sub, sp, model=m, train=train, **fit_kw, **({'smooth': 'auto'} if smooth == 'auto' else {}))
             sec_fit = round(time.perf_counter() - t0, 1)
-            for a_ in smooth:
+            for a_ in ((reg.config['smooth'],) if smooth == 'auto' else smooth):
                 ev = evaluate_spots(sub, reg.predict(sub, sp, smooth=a_), genes=reg.genes, test=test, hvg=reg.config['hvg50'], heg=reg.config['heg50'],
                                     min_counts=reg.config['min_counts'])
                 for sec, v in ev['sections'].items(): rows.append({'test': sec, 'model': m, 'smooth': a_, **v, 'fit_s': sec_fit})
@@ -1000,7 +1040,7 @@ def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under t
     cohort = make_cohort(n_patients=10 if quick else 24, seed=0)
     s, P = _synth_split(cohort), cohort.patches
     te = (s.obs[Key.obs.split] == 'test').values
-    eps = dict(probe={}, context=dict(epochs=8 if quick else 60), genedml=dict(epochs=3 if quick else 30, end_to_end=True, bs=32, augment=True),
+    eps = dict(probe={}, context=dict(epochs=8 if quick else 60, backbone='tcgn', backbone_kw=dict(epochs=3 if quick else 30)), genedml=dict(epochs=3 if quick else 30, end_to_end=True, bs=32, augment=True),
                tcgn=dict(epochs=3 if quick else 30))
     out, oracle = {}, None
     for m in SPOT_MODELS:
@@ -1084,7 +1124,9 @@ def cli_spot_eval(argv=None):
     p.add_argument('--out', required=True, help="output JSON file; the per-gene table goes to <out stem>_genes.csv")
     p.add_argument('--n-genes', type=int, default=250, help="panel size: top highly variable training genes (default: %(default)s)")
     p.add_argument('--epochs', type=int, default=None, help="maximum epochs (default: the model's default)")
-    p.add_argument('--smooth', type=float, default=0.5, help="spatial smoothing weight of the model's predictions, 0 = off (default: %(default)s)")
+    p.add_argument('--smooth', default='auto', help="spatial smoothing weight of the model's predictions in [0, 1] (0 = off), or 'auto': chosen among 0, 0.25, 0.5, 0.75 on the validation section (default: %(default)s)")
+    p.add_argument('--backbone', default='tcgn', choices=['tcgn', 'genedml', 'none'], help="context model only: image model trained first on the same sections, whose frozen encoder's spot embedding joins the handcrafted features ('none': handcrafted features only) (default: %(default)s)")
+    p.add_argument('--rings', default='auto', choices=['auto', '1', '2'], help="neighbourhood of the context model: one ring of spots, two, or 'auto': the one with the better validation PCC (default: %(default)s)")
     p.add_argument('--patch-um', type=float, default=100., help="patch side in µm (default: %(default)s, the ST spot diameter)")
     p.add_argument('--patch-px', type=int, default=112, help="patch side in pixels (default: %(default)s)")
     p.add_argument('--min-counts', type=int, default=MIN_COUNTS, help="spots with fewer UMIs are not trained on or scored (default: %(default)s)")
@@ -1099,7 +1141,11 @@ def cli_spot_eval(argv=None):
         if f.exists() and not a.overwrite: raise GenomorphError(f"{f} already exists", fix="pass --overwrite or choose another --out")
     t0 = time.perf_counter()
     adata, patches = load_her2st_patches(a.her2st, train + test, patch_um=a.patch_um, patch_px=a.patch_px)
-    fit_kw = dict(n_genes=a.n_genes, min_counts=a.min_counts, smooth=a.smooth, crop=None)
+    try: smooth = a.smooth if a.smooth == 'auto' else float(a.smooth)
+    except ValueError: raise GenomorphError(f"--smooth {a.smooth!r}", fix="pass a number in [0, 1] or 'auto'") from None
+    fit_kw = dict(n_genes=a.n_genes, min_counts=a.min_counts, smooth=smooth, crop=None)
+    if a.model == 'context' and a.backbone != 'none': fit_kw['backbone'] = a.backbone
+    if a.model == 'context': fit_kw.update({'radius': 'auto'} if a.rings == 'auto' else dict(zip(('n_neighbors', 'radius'), RINGS[int(a.rings) - 1])))
     if a.epochs: fit_kw['epochs'] = a.epochs
     res, table = spot_eval(adata, patches, train=train, test=test, model=a.model, seed=a.seed, **fit_kw)
     res['runtime_s'] = round(time.perf_counter() - t0, 2)
