@@ -138,6 +138,8 @@ def main(argv=None):
     if argv[0] in ('-V', '--version'):
         from genomorph import __version__; print(__version__); return 0
     cmd = argv[0]
+    import warnings   # fastai's import-time torch.jit.script call warns under recent torch; it says nothing about the user's run
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
     try:
         if cmd not in COMMANDS or not _available(COMMANDS[cmd][0]):
             raise GenomorphError(f"unknown command {cmd!r}", fix="run `genomorph --help` for the list of commands")

@@ -33,7 +33,7 @@ class Key:
         features = 'features'          # default patch-feature key; `Key.features_key(name)` per encoder
         embedding = 'embedding'        # learned embeddings (CLIP, VAE latents, ...)
         hidden = 'hidden_factors'      # synthetic truth: hidden factors the image cannot show
-        clip_image = 'clip_image'      # CLIP embedding of each spot's patch (`imagegen.clip_embed`)
+        clip_image = 'clip_image'      # CLIP embedding of each spot's patch (`clip.clip_embed`)
         clip_expr = 'clip_expression'  # CLIP embedding of each spot's expression
     class obs:
         library_id = 'library_id'      # section / slide identifier

@@ -89,7 +89,7 @@ def inception_features(path=None, # Local InceptionV3 weights (torchvision state
     path = Path(path or os.environ.get('GENOMORPH_INCEPTION') or data_dir('weights', create=False)/'inception_v3.pth')
     if not path.exists(): raise GenomorphError(f"InceptionV3 weights not found at {path}",
                                                fix="download torchvision's inception_v3 weights once and pass their path (or set GENOMORPH_INCEPTION); "
-                                                   "offline, use genomorph.imagegen.clip_image_features(clip_model) instead")
+                                                   "offline, use genomorph.clip.clip_image_features(clip_model) instead")
     m = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False)
     sd = load_model_file(path)[0] if path.suffix == '.safetensors' else torch_load(path)
     try: missing, _ = m.load_state_dict(sd, strict=False)

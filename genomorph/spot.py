@@ -408,11 +408,12 @@ def embed_patches(encoder:nn.Module, # Image encoder returning (B, d) embeddings
                   imgs, # uint8 (n, S, S, 3) patches at the encoder's input size
                   *,
                   bs:int=256, # Batch size
+                  bf16:bool=False, # bfloat16 autocast (mixed precision) on the encoder's device
                  )->np.ndarray:
     "Spot embeddings (n, d) float32 of uint8 patches, normalised exactly as in training."
     x = torch.as_tensor(np.ascontiguousarray(check_array(imgs, 'imgs', ndim=4, finite=False))); encoder.eval(); out = []
     dev = next(encoder.parameters()).device
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, len(x), bs): out.append(encoder(patches_to_input(x[i:i + bs]).to(dev)).float().cpu())
     return torch.cat(out).numpy()
 
@@ -612,7 +613,7 @@ def spot_panel(adata, train_mask, *, n_genes:int=250, n_top:int=50, genes=None)-
     return panel, [g for g in hv if g in s][:n_top], [g for g in he if g in s][:n_top]
 
 # %% ../nbs/10_spot.ipynb #b7c54022
-def _model_inputs(adata, patches, cfg:dict, model:nn.Module|None=None)->tuple:
+def _model_inputs(adata, patches, cfg:dict, model:nn.Module|None=None, bf16:bool=False)->tuple:
     "(x for all spots, neighbours or None) as the model of `cfg` reads them (`model`: its trained encoder embeds the patches of 'encoded' inputs)."
     if patches is not None: _check_patches(patches, adata.n_obs, size=cfg['patch_size'])
     if cfg['input'] in ('image', 'encoded') and patches is None:
@@ -622,7 +623,7 @@ def _model_inputs(adata, patches, cfg:dict, model:nn.Module|None=None)->tuple:
         x = spot_features(adata, patches, encoder=cfg['encoder'], size=cfg.get('feature_px'), crop=cfg.get('crop')) if cfg['encoder'] else np.zeros((adata.n_obs, 0), np.float32)
         if cfg['input'] == 'encoded':
             imgs = _resize_patches(_center_crop(np.asarray(patches), cfg.get('crop')), cfg['img_size'])
-            x = np.concatenate([x, embed_patches(model.encoder, imgs)], 1)
+            x = np.concatenate([x, embed_patches(model.encoder, imgs, bf16=bf16)], 1)
         if x.shape[1] != cfg['d_in']: raise GenomorphError(f"features have {x.shape[1]} dimensions, the model expects {cfg['d_in']} ({cfg['encoder']})",
                                                            fix="extract features with the encoder the model was trained with")
     nbrs = None
@@ -644,15 +645,17 @@ class SpotRegressor:
                 *,
                 smooth:float|None=None, # Spatial smoothing weight (`None`: the saved setting)
                 bs:int=256, # Batch size
+                bf16:bool|None=None, # bfloat16 autocast; `None`: on for CUDA models, off on the CPU
                )->np.ndarray:
         "Predicted log1p expression of the panel genes, (n_spots, n_genes) float32."
         check_adata(adata, genes=self.genes, finite=False)   # data of another gene panel is refused (a clear error, not silent NaNs)
         cfg = self.config
-        x, nbrs = _model_inputs(adata, patches, cfg, self.model)
-        ds = SpotData(x, nbrs=nbrs)
         dev = next(iter(self.model.buffers()), next(iter(self.model.parameters()), torch.zeros(0))).device
+        bf16 = dev.type == 'cuda' if bf16 is None else bool(bf16)
+        x, nbrs = _model_inputs(adata, patches, cfg, self.model, bf16)
+        ds = SpotData(x, nbrs=nbrs)
         self.model.eval(); out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             for i in range(0, len(ds), bs):
                 items = [ds[j] for j in range(i, min(i + bs, len(ds)))]
                 b = [torch.stack(o).to(dev) for o in zip(*items)][:-1]
@@ -1035,8 +1038,10 @@ def _oracle_pcc(s, genes, hvg, heg)->float:
 
 def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under two minutes)
               )->dict:
-    "Every spot model on the synthetic default cohort: mean PCC, fraction of the oracle, training and inference spots/s."
+    "Every spot model on the synthetic default cohort: mean PCC, fraction of the oracle, training and inference spots/s (and bf16 inference on a GPU)."
     from genomorph.synth import make_cohort
+    from genomorph.core import default_device
+    dev = torch.device(default_device())
     cohort = make_cohort(n_patients=10 if quick else 24, seed=0)
     s, P = _synth_split(cohort), cohort.patches
     te = (s.obs[Key.obs.split] == 'test').values
@@ -1045,16 +1050,20 @@ def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under t
     out, oracle = {}, None
     for m in SPOT_MODELS:
         t0 = time.perf_counter()
-        reg = fit_spot(s, P, model=m, n_genes=300, seed=0, **eps[m])
+        reg = fit_spot(s, P, model=m, n_genes=300, seed=0, device=None if dev.type == 'cpu' else dev, **eps[m])
         t_fit = time.perf_counter() - t0
         st = s[te].copy(); Pt = P[te]
-        t0 = time.perf_counter(); pred = reg.predict(st, Pt); t_inf = time.perf_counter() - t0
+        t0 = time.perf_counter(); pred = reg.predict(st, Pt, bf16=False); t_inf = time.perf_counter() - t0
         ev = evaluate_spots(st, pred, genes=reg.genes, test=np.ones(st.n_obs, bool), hvg=reg.config['hvg50'], heg=reg.config['heg50'])
         if oracle is None: oracle = _oracle_pcc(st, reg.genes, reg.config['hvg50'], reg.config['heg50'])
         n_seen = reg.config['n_train'] * max(reg.config['epochs_run'], 1)
         out[m] = {'pcc_mean': round(ev['mean']['pcc_mean'], 4), 'oracle_fraction': round(ev['mean']['pcc_mean'] / oracle, 4),
                   'train_spots_per_s': round(n_seen / t_fit, 1), 'infer_spots_per_s': round(len(st) / t_inf, 1)}
-    return {'oracle_pcc': round(oracle, 4), 'models': out}
+        if dev.type == 'cuda':   # mixed-precision inference: throughput, and the score of the bf16 predictions
+            t0 = time.perf_counter(); pb = reg.predict(st, Pt, bf16=True); t_b = time.perf_counter() - t0
+            eb = evaluate_spots(st, pb, genes=reg.genes, test=np.ones(st.n_obs, bool), hvg=reg.config['hvg50'], heg=reg.config['heg50'])
+            out[m].update(infer_spots_per_s_bf16=round(len(st) / t_b, 1), pcc_mean_bf16=round(eb['mean']['pcc_mean'], 4))
+    return {'oracle_pcc': round(oracle, 4), 'device': str(dev), 'models': out}
 
 # %% ../nbs/10_spot.ipynb #9a5907b4
 def _pick_genes(table:pd.DataFrame, genes:list, k:int=3)->list:
