@@ -1086,7 +1086,7 @@ def demo_spot(out, # Output directory
         ctx['cohort'] = make_cohort(n_patients=10 if quick else 24, seed=seed)
     cohort = ctx['cohort']
     s, P = _synth_split(cohort, seed), cohort.patches
-    reg = fit_spot(s, P, model='context', epochs=5 if quick else 40, seed=seed)
+    reg = fit_spot(s, P, model='context', epochs=5 if quick else 40, seed=seed, backbone='tcgn', backbone_kw=dict(epochs=1 if quick else 6))
     base = fit_spot(s, None, model='probe', genes=reg.genes, seed=seed)   # same features (obsm), same panel
     predict_spot(s, reg, P); predict_spot(s, base, None)
     kw = dict(genes=reg.genes, hvg=reg.config['hvg50'], heg=reg.config['heg50'])
@@ -1096,7 +1096,7 @@ def demo_spot(out, # Output directory
     lib = max(ev['sections'], key=lambda k: ev['sections'][k]['n_spots'])
     genes = _pick_genes(ev['table'], reg.config['hvg50'])
     f1 = plot_spatial_prediction(s, genes, name='context', library_id=lib)
-    f2 = plot_pcc_vs_mean(ev['table'], f"context model: mean PCC {ev['mean']['pcc_mean']:.3f} (oracle {oracle:.3f})")
+    f2 = plot_pcc_vs_mean(ev['table'], f"context model (TCGN backbone): mean PCC {ev['mean']['pcc_mean']:.3f}\nprobe {evb['mean']['pcc_mean']:.3f}, oracle {oracle:.3f}")
     files = [out/'spot_spatial_prediction.png', out/'spot_pcc_vs_mean.png', out/'spot_genes.csv', out/'spot_results.json']
     f1.savefig(files[0], dpi=80); f2.savefig(files[1], dpi=100); plt.close(f1); plt.close(f2)
     pd.concat([ev['table'].assign(model='context'), evb['table'].assign(model='probe')]).to_csv(files[2], index=False)
