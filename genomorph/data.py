@@ -158,7 +158,8 @@ def _owned_generators(learn)->dict:
             if isinstance(v, _GENERATORS): out[f'cb.{type(cb).__name__}.{j}.{k}'] = v
     return out
 
-def rng_state(learn)->dict:
+def rng_state(learn, # Learner whose loaders, datasets and callbacks may hold random generators
+             )->dict:
     "Every random state a training run of `learn` draws from (global generators, loaders, datasets, callbacks), as plain data."
     n, (v, p, gauss) = np.random.get_state(), random.getstate()
     st = {'python': [v, list(p), gauss], 'numpy': [n[0], n[1].tolist(), *n[2:]], 'torch': torch.get_rng_state(),
@@ -166,8 +167,12 @@ def rng_state(learn)->dict:
     if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
     return st
 
-def set_rng_state(learn, st:dict):
+def set_rng_state(learn, # Learner to restore the generators of
+                  st:dict, # What `rng_state` returned
+                 ):
     "Restore the random states saved by `rng_state` (generators the run no longer has are ignored)."
+    if not isinstance(st, dict) or not {'python', 'numpy', 'torch', 'owned'} <= set(st):
+        raise GenomorphError("not a random-state record", fix="pass what rng_state(learn) returned")
     random.setstate((st['python'][0], tuple(st['python'][1]), st['python'][2]))
     n = st['numpy']; np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), *n[2:]))
     torch.set_rng_state(st['torch'])

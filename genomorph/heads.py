@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_heads.ipynb #cc827a89
 from __future__ import annotations
-import copy, math, json, tempfile, warnings
+import math, json, tempfile, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -16,7 +16,7 @@ from .core import Key, GenomorphError, check_array, set_seed, save_model, load_w
 # %% auto #0
 __all__ = ['time_bins', 'to_bin', 'hazards_to_survival', 'survival_nll', 'bin_pmf', 'survival_quantile', 'GradeHead',
            'group_order', 'GeneTokens', 'GatedAttentionPool', 'Fusion', 'DecisionModel', 'DecisionLoss', 'Cases',
-           'make_cases', 'heads_dataloaders', 'KeepBest', 'CIndexMetric', 'GradeBAMetric', 'heads_learner', 'cindex',
+           'make_cases', 'heads_dataloaders', 'CIndexMetric', 'GradeBAMetric', 'heads_learner', 'cindex',
            'grade_metrics', 'fit_heads', 'predict_heads', 'toy_cases', 'save_heads', 'load_heads', 'plot_km_groups',
            'plot_grade_calibration', 'coattention_maps', 'plot_score_map', 'plot_coattention', 'distributed_inference',
            'survival_eval', 'cli_survival_eval', 'cohort_bags', 'pathgen_experiment', 'diffusion_generator',
@@ -336,17 +336,7 @@ def heads_dataloaders(train:Cases, # Training patients
 
 # %% ../nbs/12_heads.ipynb #2dbe1e67
 from fastai.learner import Learner, Metric
-from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
-
-class KeepBest(TrackerCallback):
-    "Keep the weights of the best epoch (by `monitor`) in memory and load them after training."
-    order = TrackerCallback.order + 1
-    def before_fit(self): super().before_fit(); self.state = None
-    def after_epoch(self):
-        super().after_epoch()
-        if self.new_best: self.state = copy.deepcopy(self.learn.model.state_dict()); self.best_epoch = self.epoch
-    def after_fit(self):
-        if self.state is not None: self.learn.model.load_state_dict(self.state)
+from .data import ResumableCheckpoint, fit_resumable
 
 class _Accum(Metric):
     def __init__(self, n_bins): self.n_bins = n_bins
@@ -385,13 +375,13 @@ def heads_learner(dls, # From `heads_dataloaders`
                   lr:float=1e-3, # Learning rate
                   wd:float=1e-4, # Weight decay
                   class_weight=None, # Per-grade loss weights (see `DecisionLoss`)
-                  trackers:bool=True, # Add early stopping + best-weight callbacks (off when `genomorph.data.fit_resumable` tracks instead)
+                  trackers:bool=True, # Add the early-stopping, best-weight tracker (`ResumableCheckpoint` without a file); `fit_heads` tracks through `fit_resumable` instead
                   cbs:list|None=None, # Extra callbacks
                  )->Learner:
     "A fastai Learner for the decision heads, with early stopping and best-weight restoring on the validation split."
     from fastai.optimizer import Adam
     model.edges.copy_(torch.as_tensor(np.asarray(edges, np.float32)))
-    cbs = ([KeepBest(monitor=monitor), EarlyStoppingCallback(monitor=monitor, patience=patience)] if trackers else []) + list(cbs or [])
+    cbs = ([ResumableCheckpoint(None, patience, monitor=monitor)] if trackers else []) + list(cbs or [])
     mets = [CIndexMetric(model.n_bins)] + ([GradeBAMetric(model.n_bins)] if model.grade is not None else [])
     learn = Learner(dls, model, loss_func=DecisionLoss(model.n_bins, grade_weight, censored, class_weight=class_weight), opt_func=Adam, lr=lr, wd=wd, cbs=cbs, metrics=mets)
     return learn
@@ -455,7 +445,7 @@ def fit_heads(train:Cases, # Training patients
               cbs:list|None=None, # Extra fastai callbacks
               verbose:bool=False, # Show fastai's progress and metrics
              )->Learner:
-    "Train the decision heads; returns the fastai Learner (best validation weights loaded; `learn.model.edges` set)."
+    "Train the decision heads; returns the fastai Learner (best validation weights loaded; `learn.model.edges` set; `learn.tracker.best_epoch`)."
     edges = time_bins(train.time, train.event, n_bins)
     if n_grades is None: n_grades = int(max(train.grade.max(), valid.grade.max()) + 1) if (train.grade >= 0).any() else 0
     if train.grade.max() >= n_grades: raise GenomorphError(f"grades go up to {train.grade.max()}, n_grades={n_grades}", fix="pass n_grades = number of grades")
@@ -469,16 +459,14 @@ def fit_heads(train:Cases, # Training patients
         cnt = np.bincount(train.grade[train.grade >= 0], minlength=n_grades).astype(float)
         cw = np.where(cnt > 0, cnt.sum()/np.maximum(cnt, 1)/n_grades, 0.)
     learn = heads_learner(dls, model, edges, grade_weight=grade_weight if n_grades > 1 else 0, patience=patience, monitor=monitor, lr=lr, wd=wd, class_weight=cw,
-                          trackers=checkpoint is None and early_stop, cbs=cbs)
-    if checkpoint is None: run = lambda: learn.fit(epochs, lr)
-    else:   # the same constant rate, early stopping and best-epoch weights, plus a resumable checkpoint every epoch
-        from genomorph.data import fit_resumable
-        run = lambda: fit_resumable(learn, epochs, lr, checkpoint=checkpoint, resume=resume, patience=patience if early_stop else None,
-                                    monitor=monitor, schedule='constant', restore_best=early_stop)
-    if verbose: run()
+                          trackers=False, cbs=cbs)
+    # constant rate, early stopping and best-epoch weights on `valid`; with `checkpoint`, a resumable file every epoch
+    run = lambda: fit_resumable(learn, epochs, lr, checkpoint=checkpoint, resume=resume, patience=patience if early_stop else None,
+                                monitor=monitor, schedule='constant', restore_best=early_stop)
+    if verbose: learn.tracker = run()
     else:
         import contextlib, io
-        with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()): run()
+        with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()): learn.tracker = run()
     return learn
 
 @torch.no_grad()
@@ -753,12 +741,11 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
         preds = []
         kw = dict(d=16, dropout=0.5, epochs=epochs, patience=10, lr=2e-3, wd=1e-2, bs=16, grade_weight=0.3) | (model_kw or {})
         for k in range(n_seeds):
-            learn = fit_heads(mk(tr), mk(va), mode='omic', group_sizes=sizes, n_bins=n_bins, n_grades=n_grades, seed=seed + 100*k, **kw)
+            fit = lambda idx, **o: fit_heads(mk(idx), mk(va), mode='omic', group_sizes=sizes, n_bins=n_bins, n_grades=n_grades, seed=seed + 100*k, **(kw | o))
+            learn = fit(tr)
             if refit:   # like the baseline: settings (here the epoch count) chosen on validation, then refitted on train + valid
-                best = next((c.best_epoch for c in learn.cbs if isinstance(c, KeepBest) and hasattr(c, 'best_epoch')), kw['epochs'] - 1)
-                trva = np.r_[tr, va]
-                learn = fit_heads(mk(trva), mk(va), mode='omic', group_sizes=sizes, n_bins=n_bins, n_grades=n_grades, seed=seed + 100*k,
-                                  **(kw | dict(epochs=best + 1)), early_stop=False)
+                best = learn.tracker.best_epoch if learn.tracker.best_epoch is not None else kw['epochs'] - 1
+                learn = fit(np.r_[tr, va], epochs=best + 1, early_stop=False)
             preds.append((predict_heads(learn.model, mk(np.flatnonzero(te))), predict_heads(learn.model, mk(cal)), learn.model.edges.numpy()))
         avg = lambda key, j: np.mean([p[j][key] for p in preds], 0)
         p_te = {k: avg(k, 0) for k in ('risk', 'surv')}; p_ca = {k: avg(k, 1) for k in ('risk', 'surv')}

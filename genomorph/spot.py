@@ -23,14 +23,15 @@ from .core import (GenomorphError, Key, check_array, check_adata, record_params,
                    load_weights, torch_load, save_json, atomic_write)
 
 # %% auto #0
-__all__ = ['MIN_COUNTS', 'SPOT_MODELS', 'LEARNERS', 'SPOT_DEFAULTS', 'RINGS', 'spot_targets', 'spot_totals', 'spot_diameter_px',
-           'spot_features', 'spot_neighbors', 'ProbeRegressor', 'fit_probe', 'mlp', 'Standardize', 'FeatureEncoder',
-           'GraphBlock', 'TCGN', 'SpotRegressorNet', 'GeneDML', 'info_nce', 'kmeans_torch', 'DMLCallback',
-           'NeighbourContext', 'EncodedContext', 'patches_to_input', 'embed_patches', 'smooth_predictions', 'SpotData',
-           'spot_dls', 'GeneMSE', 'valid_pcc', 'build_spot_model', 'probe_learner', 'tcgn_learner', 'genedml_learner',
-           'context_learner', 'carve_valid', 'rank_genes', 'spot_panel', 'SpotRegressor', 'fit_spot', 'predict_spot',
-           'evaluate_spots', 'leave_one_out', 'run_protocol', 'spot_eval', 'plot_spatial_prediction',
-           'plot_pcc_vs_mean', 'bench_spot', 'demo_spot', 'load_her2st_patches', 'cli_spot_eval']
+__all__ = ['MIN_COUNTS', 'SPOT_MODELS', 'LEARNERS', 'SPOT_DEFAULTS', 'RINGS', 'SMOOTH_GRID', 'spot_targets', 'spot_totals',
+           'spot_diameter_px', 'spot_features', 'spot_neighbors', 'ProbeRegressor', 'fit_probe', 'mlp', 'Standardize',
+           'FeatureEncoder', 'GraphBlock', 'TCGN', 'SpotRegressorNet', 'GeneDML', 'info_nce', 'kmeans_torch',
+           'DMLCallback', 'NeighbourContext', 'EncodedContext', 'patches_to_input', 'embed_patches',
+           'smooth_predictions', 'SpotData', 'spot_dls', 'GeneMSE', 'valid_pcc', 'build_spot_model', 'probe_learner',
+           'tcgn_learner', 'genedml_learner', 'context_learner', 'carve_valid', 'rank_genes', 'spot_panel',
+           'SpotRegressor', 'fit_spot', 'predict_spot', 'evaluate_spots', 'leave_one_out', 'run_protocol', 'spot_eval',
+           'plot_spatial_prediction', 'plot_pcc_vs_mean', 'bench_spot', 'demo_spot', 'load_her2st_patches',
+           'cli_spot_eval']
 
 # %% ../nbs/10_spot.ipynb #00510efa
 MIN_COUNTS = 100  # spots with fewer UMIs are left out of training and scoring (counted)
@@ -76,6 +77,10 @@ def _center_crop(p, crop:int|None):
     if crop is None or crop >= p.shape[1]: return p
     o = (p.shape[1] - int(crop)) // 2
     return p[:, o:o+int(crop), o:o+int(crop)]
+
+def _image_input(patches, crop, size:int)->np.ndarray:
+    "What image models read: the central `crop` of each patch, resized to `size` px."
+    return _resize_patches(_center_crop(np.asarray(patches), crop), size)
 
 def spot_diameter_px(adata)->float|None:
     "Spot diameter in full-resolution pixels from `uns['spatial'][library]['scalefactors']` (None when absent)."
@@ -549,6 +554,7 @@ LEARNERS = {'probe': probe_learner, 'tcgn': tcgn_learner, 'genedml': genedml_lea
 SPOT_DEFAULTS = {'probe': {}, 'tcgn': dict(epochs=30, bs=32, img_size=64, augment=True, lr=2e-3),
                  'genedml': dict(epochs=60, bs=64), 'context': dict(epochs=60, bs=64, n_neighbors=24, radius=2.9)}  # context: about two rings of neighbours
 RINGS = ((8, 1.6), (24, 2.9))   # (neighbours, radius in pitches) tried by `fit_spot(model='context', radius='auto')`: one ring, two rings
+SMOOTH_GRID = (0., 0.25, 0.5, 0.75)   # smoothing weights tried by `fit_spot(smooth='auto')`
 
 # %% ../nbs/10_spot.ipynb #3f73a849
 def _select(adata, sel, what:str)->np.ndarray:
@@ -613,17 +619,19 @@ def spot_panel(adata, train_mask, *, n_genes:int=250, n_top:int=50, genes=None)-
     return panel, [g for g in hv if g in s][:n_top], [g for g in he if g in s][:n_top]
 
 # %% ../nbs/10_spot.ipynb #b7c54022
+def _frozen_features(adata, patches, encoder, size, crop)->np.ndarray:
+    "`spot_features` of `encoder`, or no columns when `encoder` is None (a context model on learned embeddings only)."
+    return spot_features(adata, patches, encoder=encoder, size=size, crop=crop) if encoder else np.zeros((adata.n_obs, 0), np.float32)
+
 def _model_inputs(adata, patches, cfg:dict, model:nn.Module|None=None, bf16:bool=False)->tuple:
     "(x for all spots, neighbours or None) as the model of `cfg` reads them (`model`: its trained encoder embeds the patches of 'encoded' inputs)."
     if patches is not None: _check_patches(patches, adata.n_obs, size=cfg['patch_size'])
     if cfg['input'] in ('image', 'encoded') and patches is None:
         raise GenomorphError(f"model {cfg['arch']!r} reads image patches but none were given", fix="pass patches= aligned with adata.obs_names")
-    if cfg['input'] == 'image': x = _resize_patches(_center_crop(np.asarray(patches), cfg.get('crop')), cfg['img_size'])
+    if cfg['input'] == 'image': x = _image_input(patches, cfg.get('crop'), cfg['img_size'])
     else:
-        x = spot_features(adata, patches, encoder=cfg['encoder'], size=cfg.get('feature_px'), crop=cfg.get('crop')) if cfg['encoder'] else np.zeros((adata.n_obs, 0), np.float32)
-        if cfg['input'] == 'encoded':
-            imgs = _resize_patches(_center_crop(np.asarray(patches), cfg.get('crop')), cfg['img_size'])
-            x = np.concatenate([x, embed_patches(model.encoder, imgs, bf16=bf16)], 1)
+        x = _frozen_features(adata, patches, cfg['encoder'], cfg.get('feature_px'), cfg.get('crop'))
+        if cfg['input'] == 'encoded': x = np.concatenate([x, embed_patches(model.encoder, _image_input(patches, cfg.get('crop'), cfg['img_size']), bf16=bf16)], 1)
         if x.shape[1] != cfg['d_in']: raise GenomorphError(f"features have {x.shape[1]} dimensions, the model expects {cfg['d_in']} ({cfg['encoder']})",
                                                            fix="extract features with the encoder the model was trained with")
     nbrs = None
@@ -758,7 +766,7 @@ def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['sp
     if not e2e and encoder and patches is None and Key.features_key(encoder) not in adata.obsm:
         raise GenomorphError(f"no patches given and adata.obsm has no {Key.features_key(encoder)!r}", fix="pass patches= or extract features first")
     cfg['d_in'], nbrs = None, None
-    if e2e: x = _resize_patches(_center_crop(np.asarray(patches), cfg['crop']), cfg['img_size'])
+    if e2e: x = _image_input(patches, cfg['crop'], cfg['img_size'])
     elif backbone:   # stage 1: the image model on the same spots and validation; stage 2 (below): context over its frozen encoder
         if isinstance(backbone, SpotRegressor):   # an image model trained before (on these training sections only, or it leaks)
             bb = backbone
@@ -772,8 +780,8 @@ def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['sp
                           checkpoint=None if checkpoint is None else Path(str(checkpoint) + '.backbone'), **bb_kw)
         backbone = bb.config['arch']
         cfg['img_size'] = bb.config['img_size']
-        f = spot_features(adata, patches, encoder=encoder, size=feature_px, crop=cfg['crop']) if encoder else np.zeros((adata.n_obs, 0), np.float32)
-        x = np.concatenate([f, embed_patches(bb.model.encoder, _resize_patches(_center_crop(np.asarray(patches), cfg['crop']), cfg['img_size']))], 1)
+        f = _frozen_features(adata, patches, encoder, feature_px, cfg['crop'])
+        x = np.concatenate([f, embed_patches(bb.model.encoder, _image_input(patches, cfg['crop'], cfg['img_size']))], 1)
         cfg['d_in'], cfg['d_feat'] = int(x.shape[1]), int(f.shape[1])
         cfg['backbone'] = {k: bb.config.get(k) for k in ('arch', 'valid_pcc', 'best_epoch', 'epochs_run', 'train_sections', 'valid_sections')}
     else: x = spot_features(adata, patches, encoder=encoder, size=feature_px, crop=cfg['crop']); cfg['d_in'] = int(x.shape[1])
@@ -790,15 +798,23 @@ def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['sp
         info = fit_probe(net, x[tr_ok], Z[tr_ok], x[va_ok], Z[va_ok])
         cfg.update(alpha=info['alpha'], valid_pcc=info['valid_pcc'].get(info['alpha']), epochs_run=0)
         reg = SpotRegressor(net, cfg)
-        if smooth == 'auto' or score_valid: _choose_smooth(reg, adata, patches, va, va_ok, (0., 0.25, 0.5, 0.75) if smooth == 'auto' else (cfg['smooth'],))
-        return reg
+    else:
+        learn = _train_net(x, Z, tr_ok, va_ok, nbrs, cfg, kw, epochs=epochs, bs=bs, augment=augment, patience=patience, seed=seed,
+                           checkpoint=checkpoint, resume=resume, device=device, progress=progress)
+        reg = SpotRegressor(EncodedContext(bb.model.encoder, learn.model) if backbone else learn.model, cfg); reg.learn = learn
+        if backbone: reg.backbone = bb
+    if smooth == 'auto' or score_valid: _choose_smooth(reg, adata, patches, va, va_ok, SMOOTH_GRID if smooth == 'auto' else (cfg['smooth'],))
+    return reg
+
+def _train_net(x, Z, tr_ok, va_ok, nbrs, cfg, kw, *, epochs, bs, augment, patience, seed, checkpoint, resume, device, progress)->Learner:
+    "Train the Learner of `cfg['arch']` (warm start, early stopping on `valid_pcc`, resumable checkpoint); writes the run's figures into `cfg`."
     dls = spot_dls(SpotData(x, Z[tr_ok], np.flatnonzero(tr_ok), nbrs, augment=augment, seed=seed),
                    SpotData(x, Z[va_ok], np.flatnonzero(va_ok), nbrs), bs=bs, device=device, seed=seed)
-    learn = LEARNERS[model](dls, len(panel), seed=seed, **{**kw, 'd_in': cfg['d_in'], 'img_size': cfg['img_size']})
-    if not e2e:
+    learn = LEARNERS[cfg['arch']](dls, Z.shape[1], seed=seed, **{**kw, 'd_in': cfg['d_in'], 'img_size': cfg['img_size']})
+    if cfg['input'] != 'image':
         for m in learn.model.modules():
             if isinstance(m, Standardize): m.fit(x[tr_ok])
-        if warm_start: _warm_start(learn.model, x[tr_ok], Z[tr_ok], x[va_ok], Z[va_ok], n_pcs=kw.get('n_pcs', 256))
+        if cfg['warm_start']: _warm_start(learn.model, x[tr_ok], Z[tr_ok], x[va_ok], Z[va_ok], n_pcs=kw.get('n_pcs', 256))
     if device is not None: learn.model.to(device)
     initial = None
     if cfg['warm_start']:   # the probe-initialised model is a candidate too (best_epoch -1)
@@ -811,12 +827,9 @@ def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['sp
         with learn.no_bar(), learn.no_logging(): tracker = run()
     cfg.update(best_epoch=int(tracker.best_epoch if tracker.best_epoch is not None else epochs - 1), valid_pcc=float(tracker.best),
                epochs_run=max(int(learn.epoch) + 1, tracker.start_epoch))
-    reg = SpotRegressor(EncodedContext(bb.model.encoder, learn.model) if backbone else learn.model, cfg); reg.learn = learn
-    if backbone: reg.backbone = bb
-    if smooth == 'auto' or score_valid: _choose_smooth(reg, adata, patches, va, va_ok, (0., 0.25, 0.5, 0.75) if smooth == 'auto' else (cfg['smooth'],))
-    return reg
+    return learn
 
-def _choose_smooth(reg:SpotRegressor, adata, patches, va, va_ok, grid=(0., 0.25, 0.5, 0.75)):
+def _choose_smooth(reg:SpotRegressor, adata, patches, va, va_ok, grid=SMOOTH_GRID):
     "Set `reg.config['smooth']` to the weight of `grid` with the best mean per-section PCC on the validation spots (kept as `valid_score`)."
     sub = adata[va].copy(); ok = va_ok[va]
     p0 = reg.predict(sub, None if patches is None else np.asarray(patches)[va], smooth=0.)
