@@ -9,7 +9,7 @@ import pandas as pd
 from .core import GenomorphError, check_array
 
 # %% auto #0
-__all__ = ['gene_pearson', 'gene_spearman', 'by_section', 'log1p_cp10k', 'spot_pearson', 'pcc_summary', 'concordance_index']
+__all__ = ['gene_pearson', 'gene_spearman', 'by_section', 'spot_pearson', 'pcc_summary', 'concordance_index']
 
 # %% ../nbs/06_metrics.ipynb #fff93719
 def _pair(y_true, y_pred):
@@ -70,15 +70,7 @@ def by_section(metric, # Per-gene metric `f(y_true, y_pred) -> (n_genes,)`, e.g.
             warnings.simplefilter('ignore', RuntimeWarning)
             return np.nanmean(df.values, 0)
 
-# %% ../nbs/06_metrics.ipynb #8c9f7542
-def log1p_cp10k(x, # Counts or profiles, (n, n_genes)
-                target_sum:float=1e4, # Total each row is scaled to
-               )->np.ndarray:
-    "`log1p` of each row scaled to sum `target_sum` (rows summing to zero stay zero), as float32."
-    x = x.toarray() if hasattr(x, 'toarray') else x
-    x = np.asarray(x, np.float64); s = x.sum(1, keepdims=True)
-    return np.log1p(np.divide(x * target_sum, s, out=np.zeros_like(x), where=s > 0)).astype(np.float32)
-
+# %% ../nbs/06_metrics.ipynb #11fbc259
 def spot_pearson(adata, # Spots with raw counts and a section id per spot
                  pred, # Predictions on the log1p scale, (n_spots, n_genes), or the name of a layer of `adata`
                  *,
@@ -89,6 +81,7 @@ def spot_pearson(adata, # Spots with raw counts and a section id per spot
                 )->pd.Series:
     "Per-gene Pearson between log1p-normalised counts and `pred`, within each section, averaged over sections."
     from genomorph.core import check_adata
+    from genomorph.pp import log1p_cp10k
     check_adata(adata, obs=(groups_key,), layers=(counts_layer,) if counts_layer else (), finite=False)
     if isinstance(pred, str):
         if pred not in adata.layers: raise GenomorphError(f"no layer {pred!r} in adata (has {list(adata.layers)})", fix="pass an existing layer or an array")
@@ -109,16 +102,22 @@ def pcc_summary(per_gene, # Per-gene correlations (array or Series; NaN ignored)
     for k in top: out[f'top{k}'] = float(srt[:k].mean())
     return out
 
-# %% ../nbs/06_metrics.ipynb #f23c1531
+# %% ../nbs/06_metrics.ipynb #93d61e47
 def concordance_index(time, # Observed survival or censoring time, (n,)
                       risk, # Predicted risk, higher = worse prognosis, (n,)
                       event=None, # 1 = event observed, 0 = censored; default all events
+                      *,
+                      safe:bool=False, # Return NaN instead of raising when no pair of patients is comparable (e.g. a validation metric)
                      )->float:
-    "Harrell's C-index of `risk` against right-censored `time`/`event` (via lifelines)."
+    "Harrell's C-index of `risk` against right-censored `time`/`event` (via lifelines): the one C-index of genomorph."
     from lifelines.utils import concordance_index as _ci
     t = check_array(time, 'time', ndim=1, min_len=2).astype(float)
     r = check_array(risk, 'risk', ndim=1, shape=(len(t),)).astype(float)
     e = np.ones(len(t)) if event is None else check_array(event, 'event', ndim=1, shape=(len(t),)).astype(float)
-    if not np.isin(e, (0, 1)).all(): raise GenomorphError("event must contain only 0 (censored) and 1 (event)", fix="recode the event indicator")
-    if e.sum() == 0: raise GenomorphError("no events observed: the C-index is undefined", fix="evaluate on a set with at least one event")
-    return float(_ci(t, -r, e))
+    if not np.isin(e, (0, 1)).all(): raise GenomorphError("event must contain only 0 (censored) and 1 (event)", fix="recode the event indicator (e.g. event = 1 - censorship)")
+    try:
+        if e.sum() == 0: raise ZeroDivisionError
+        return float(_ci(t, -r, e))
+    except ZeroDivisionError:
+        if safe: return float('nan')
+        raise GenomorphError("no comparable pair of patients for the C-index (no events, or all times tied)", fix="evaluate on a set with at least one event") from None
