@@ -9,10 +9,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .core import GenomorphError, check_array
 
 # %% auto #0
-__all__ = ['ProbaClassifier', 'GradeConformal', 'set_coverage', 'toy_classification', 'km_censoring', 'survival_weights',
-           'weighted_quantile', 'SurvivalLPB', 'lpb_coverage', 'toy_survival', 'TimeBinConformal', 'plot_coverage']
+__all__ = ['UNKNOWN', 'ProbaClassifier', 'GradeConformal', 'set_coverage', 'toy_classification', 'km_censoring',
+           'survival_weights', 'weighted_quantile', 'SurvivalLPB', 'lpb_coverage', 'toy_survival', 'TimeBinConformal',
+           'plot_coverage']
 
-# %% ../nbs/13_conformal.ipynb #e7d93847
+# %% ../nbs/13_conformal.ipynb #e2166173
 def _check_proba(p, name='probabilities'):
     p = check_array(p, name, ndim=2).astype(float)
     if p.shape[1] < 2: raise GenomorphError(f"{name} has {p.shape[1]} column, need one column per class (at least 2)", fix="pass the (n, n_classes) output of predict_proba / softmax")
@@ -20,11 +21,16 @@ def _check_proba(p, name='probabilities'):
         raise GenomorphError(f"{name} rows must be non-negative and sum to 1 (row sums range {p.sum(1).min():.3g}..{p.sum(1).max():.3g})", fix="apply softmax to logits first")
     return np.clip(p, 0, 1)
 
-def _check_labels(y, n, k, name='labels'):
+UNKNOWN = -1   # label of a patient whose class (grade) is unknown: excluded from calibration and coverage, and counted
+
+def _check_labels(y, n, k, name='labels', unknown:bool=False):
+    "0-based integer labels of length `n` in 0..k-1 (and -1 = unknown when `unknown`)."
     y = check_array(y, name, ndim=1)
     if len(y) != n: raise GenomorphError(f"{name} has {len(y)} entries but the probabilities have {n} rows", fix="pass one label per row (same patients, same order)")
-    if not np.all(np.mod(y, 1) == 0) or y.min() < 0 or y.max() >= k:
-        raise GenomorphError(f"{name} must be integers in 0..{k-1}, got range {y.min()}..{y.max()}", fix="encode classes as 0-based integers matching the probability columns")
+    lo = UNKNOWN if unknown else 0
+    if len(y) and (not np.all(np.mod(y, 1) == 0) or y.min() < lo or y.max() >= k):
+        raise GenomorphError(f"{name} must be integers in 0..{k-1}{' (or -1 = unknown)' if unknown else ''}, got range {y.min()}..{y.max()}",
+                             fix="encode classes as 0-based integers matching the probability columns" + ("; mark unknown grades -1" if unknown else ""))
     return y.astype(int)
 
 def _check_alpha(alpha, n=None):
@@ -44,7 +50,7 @@ class ProbaClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X): return np.asarray(X, float)   # validated by the callers (MAPIE probes it with zeros)
     def predict(self, X): return self.predict_proba(X).argmax(1)
 
-# %% ../nbs/13_conformal.ipynb #63929f79
+# %% ../nbs/13_conformal.ipynb #f8d77708
 class GradeConformal:
     "Split-conformal grade prediction sets from a model's calibration probabilities (MAPIE, prefit)."
     def __init__(self,
@@ -62,7 +68,8 @@ class GradeConformal:
         "Calibrate on held-out patients."
         import warnings
         from mapie.classification import SplitConformalClassifier
-        p = _check_proba(p_calib, 'p_calib'); y = _check_labels(y_calib, len(p), p.shape[1], 'y_calib')
+        p = _check_proba(p_calib, 'p_calib'); y = _check_labels(y_calib, len(p), p.shape[1], 'y_calib', unknown=True)
+        known = y != UNKNOWN; self.n_unknown_ = int((~known).sum()); p, y = p[known], y[known]   # unknown grades cannot calibrate
         _check_alpha(self.alpha, len(y))
         self.n_classes_ = p.shape[1]
         self.mapie_ = SplitConformalClassifier(ProbaClassifier(self.n_classes_).fit(), confidence_level=1-self.alpha,
@@ -82,21 +89,30 @@ class GradeConformal:
         _, s = self.mapie_.predict_set(p, conformity_score_params=kw)
         return np.asarray(s[:, :, 0], bool)
 
-# %% ../nbs/13_conformal.ipynb #b0bfc13b
+# %% ../nbs/13_conformal.ipynb #d5b28463
 def set_coverage(sets, # (n, K) boolean prediction sets
-                 y, # (n,) true labels, 0-based (entries with weight 0 are ignored)
+                 y, # (n,) true labels, 0-based; -1 = unknown (excluded and counted in `attrs['n_unknown']`); entries with weight 0 are ignored
                  *,
                  groups=None, # (n,) subgroup of each patient (e.g. grade, cohort, sex); adds one row per group
                  weights=None, # (n,) non-negative weights (default 1)
                 )->pd.DataFrame:
-    "Coverage and mean set size, overall and per group."
-    sets = np.asarray(check_array(sets, 'sets', ndim=2), bool)
-    y = np.asarray(check_array(y, 'y', ndim=1)); n = len(sets)
+    "Coverage and mean set size, overall and per group (patients of unknown label excluded, their number in `attrs['n_unknown']`)."
+    sets = np.asarray(check_array(sets, 'sets', ndim=2), bool); n = len(sets)
+    y = np.asarray(check_array(y, 'y', ndim=1))
     if len(y) != n: raise GenomorphError(f"sets has {n} rows but y has {len(y)}", fix="pass the labels of the same patients")
-    w = np.ones(n) if weights is None else check_array(weights, 'weights', ndim=1).astype(float)
-    hit = np.zeros(n, bool); ok = w > 0
-    hit[ok] = sets[np.flatnonzero(ok), y[ok].astype(int)]
-    return _summary(hit, sets.sum(1).astype(float), w, groups)
+    y = _check_labels(y, n, sets.shape[1], 'y', unknown=True)
+    w = np.ones(n) if weights is None else check_array(weights, 'weights', ndim=1, shape=(n,)).astype(float)
+    if (w < 0).any(): raise GenomorphError("weights must be non-negative", fix="pass e.g. inverse-probability-of-censoring weights (>= 0)")
+    known = y != UNKNOWN
+    if not known.any(): raise GenomorphError(f"all {n} labels are unknown (-1)", fix="pass patients with a known label")
+    g = None if groups is None else np.asarray(groups)
+    if g is not None and len(g) != n: raise GenomorphError(f"groups has {len(g)} entries, expected {n}", fix="pass one group label per patient")
+    sets, y, w, g = sets[known], y[known], w[known], (None if g is None else g[known])
+    hit = np.zeros(len(y), bool); ok = w > 0
+    hit[ok] = sets[np.flatnonzero(ok), y[ok]]
+    tab = _summary(hit, sets.sum(1).astype(float), w, g)
+    tab.attrs['n_unknown'] = int((~known).sum())
+    return tab
 
 def _summary(hit, size, w, groups):
     def row(m):

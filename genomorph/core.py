@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ['TMP_SUFFIX', 'GenomorphError', 'Key', 'check_array', 'check_adata', 'record_params', 'set_seed', 'default_device',
            'available_cpus', 'configure_threads', 'data_dir', 'sweep_temp', 'atomic_write', 'atomic_path', 'save_json',
            'load_json', 'save_figure', 'save_csv', 'save_model', 'load_model_file', 'load_state', 'load_weights',
-           'torch_load', 'read_weights', 'plain_state', 'sha256']
+           'torch_load', 'read_weights', 'plain_state', 'check_writable', 'open_image', 'sha256']
 
 # %% ../nbs/00_core.ipynb #56bc41d6
 class GenomorphError(ValueError):
@@ -472,6 +472,47 @@ def plain_state(o, # A (nested) optimizer state: dicts, lists, tuples, fastcore 
     if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [plain_state(v) for v in o]
     if isinstance(o, np.generic): return o.item()
     return o
+
+# %% ../nbs/00_core.ipynb #1bcc533d
+def check_writable(path, # Output file or folder
+                   *,
+                   overwrite:bool=False, # An existing file may be replaced
+                   kind:str='file', # 'file' or 'dir'
+                   flag:str|None=None, # Command-line flag that gave the path (named in the fix), e.g. '--out'
+                  )->Path:
+    "Check that `path` can be written before work starts; returns it as a `Path`."
+    p = Path(path); name = flag or 'the output path'
+    over = "pass --overwrite" if flag else "pass overwrite=True"
+    if kind == 'dir':
+        if p.exists() and not p.is_dir(): raise GenomorphError(f"{p} is a file, but {name} must be a folder", fix=f"choose a folder for {name}")
+    else:
+        if p.is_dir(): raise GenomorphError(f"{p} is a folder, but {name} must be a file", fix=f"give {name} a file name, e.g. {p/'results.json'}")
+        if p.exists() and not overwrite: raise GenomorphError(f"{p} already exists", fix=f"{over} to replace it, or choose another {name}")
+    q = p if p.exists() and p.is_dir() else p.parent
+    while not q.exists() and q != q.parent: q = q.parent
+    if not q.is_dir(): raise GenomorphError(f"{q} is a file, so {p} cannot be created", fix=f"choose another {name}")
+    if not os.access(q, os.W_OK | os.X_OK): raise GenomorphError(f"cannot write to {q} (permission denied)", fix=f"choose a writable location for {name}")
+    return p
+
+@contextlib.contextmanager
+def open_image(path, # Image file (JPEG, PNG, TIFF, ...)
+               *,
+               max_pixels:int=2**34, # Largest image (pixels) genomorph agrees to decode
+              ):
+    "Context manager yielding an open PIL image; damage, a wrong format or an oversized image is the project's error naming the file."
+    from PIL import Image, UnidentifiedImageError
+    path = Path(path)
+    if not path.is_file(): raise GenomorphError(f"image not found: {path}", fix="check the path")
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    bad = lambda e: GenomorphError(f"{path} is not a readable image ({type(e).__name__}: {str(e)[:160]})", fix="the file is truncated, corrupt or not an image; copy or download it again")
+    try:
+        try: im = Image.open(path)
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e: raise bad(e) from None
+        with im:
+            try: yield im
+            except (OSError, Image.DecompressionBombError, SyntaxError) as e: raise bad(e) from None
+    finally: Image.MAX_IMAGE_PIXELS = old
 
 # %% ../nbs/00_core.ipynb #47ae1425
 def sha256(path, # File to hash

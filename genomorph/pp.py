@@ -285,7 +285,7 @@ def assign_gene_groups(adata, # AnnData whose genes are grouped
     record_params(adata, 'assign_gene_groups', families=list(s.unique()), n_grouped=n)
     return adata
 
-# %% ../nbs/04_pp.ipynb #7a6978f7
+# %% ../nbs/04_pp.ipynb #25466d5f
 class GroupScaler:
     "Per-group min-max or z scaler for an (n, genes) matrix, fitted on training rows."
     def __init__(self,
@@ -327,13 +327,13 @@ class GroupScaler:
         return loc.astype(np.float32), scale.astype(np.float32)
 
     def transform(self, X):
-        "Scale `X` (numpy or torch, last axis = genes)."
-        X = X if type(X).__module__.startswith('torch') else _dense_np(X).astype(np.float32)
+        "Scale `X` (numpy or torch, last axis = genes); NaN or infinite values are refused."
+        X = check_array(X if type(X).__module__.startswith('torch') else _dense_np(X).astype(np.float32), 'X')
         loc, scale = self._params(X); return (X - loc) / scale
 
     def inverse_transform(self, X):
         "Undo `transform`."
-        X = X if type(X).__module__.startswith('torch') else _dense_np(X).astype(np.float32)
+        X = check_array(X if type(X).__module__.startswith('torch') else _dense_np(X).astype(np.float32), 'X')
         loc, scale = self._params(X); return X * scale + loc
 
     def fit_transform(self, X, groups=None, mask=None): return self.fit(X, groups, mask).transform(X)
@@ -545,9 +545,15 @@ def write_spot_patches(adata, # AnnData as in `spot_patches`
                      names=sub.obs_names, library_id=lib)
     return PatchStore(path)
 
-# %% ../nbs/04_pp.ipynb #b62d6eed
+# %% ../nbs/04_pp.ipynb #b080ea33
 REF_STAINS = np.array([[0.5626, 0.2159], [0.7201, 0.8012], [0.4062, 0.5581]])  # columns: haematoxylin, eosin (unit OD vectors)
 REF_MAX_C = np.array([1.9705, 1.0308])
+
+def _rgb(img, name:str='img')->np.ndarray:
+    "An RGB image (H, W, 3+), checked: one-channel or 2-D images are refused."
+    a = check_array(img, name, ndim=3, finite=False)
+    if a.shape[-1] < 3: raise GenomorphError(f"{name} has shape {a.shape}: {a.shape[-1]} channel(s), stain normalisation needs RGB", fix="pass an RGB H&E image (H, W, 3)")
+    return a
 
 def _od(img, Io=240.):
     return -np.log((np.asarray(img, dtype=np.float64)[..., :3].reshape(-1, 3) + 1.) / Io)
@@ -559,7 +565,7 @@ def macenko_stains(img, # RGB uint8 image (or patch) of H&E tissue
                    beta:float=0.15, # OD threshold below which a pixel counts as background
                   )->tuple:
     "Estimate the stain matrix (3, 2) (columns H, E; unit vectors) and the 99th-percentile concentrations (2,)."
-    od = _od(check_array(img, 'img', ndim=3, finite=False), Io)
+    od = _od(_rgb(img), Io)
     t = od[(od > beta).all(1)]
     if len(t) < 10: raise GenomorphError(f"only {len(t)} stained pixels (OD > {beta}); cannot estimate stains", fix="pass an image with tissue (not background), or lower beta")
     _, vecs = np.linalg.eigh(np.cov(t.T))
@@ -585,7 +591,7 @@ class MacenkoNormalizer:
         self.stains, self.max_c = macenko_stains(target, Io=self.Io, alpha=self.alpha, beta=self.beta); return self
     def transform(self, img): # RGB uint8 image to normalise
         "Re-render `img` with the target's stains."
-        a = check_array(img, 'img', ndim=3, finite=False)
+        a = _rgb(img)
         S, mc = macenko_stains(a, Io=self.Io, alpha=self.alpha, beta=self.beta)
         C = np.linalg.lstsq(S, _od(a, self.Io).T, rcond=None)[0]
         C *= (self.max_c / mc)[:, None]

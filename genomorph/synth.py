@@ -684,7 +684,7 @@ def read_tiff(path, # TIFF written by `write_pyramid_tiff` (or any RGB TIFF)
             n, d = page.tags['XResolution'].value; mpp = 1e4 * d / n if n else None
     return img, mpp
 
-# %% ../nbs/01_synth.ipynb #9d4e7b59
+# %% ../nbs/01_synth.ipynb #23038774
 def write_cohort(cohort:SynthCohort, # Cohort to write
                  path, # Output directory
                  *,
@@ -718,28 +718,35 @@ def write_cohort(cohort:SynthCohort, # Cohort to write
 
 def read_cohort(path, # Directory written by `write_cohort` / `genomorph synth`
                )->SynthCohort:
-    "Read a cohort written by `write_cohort`."
+    "Read a cohort written by `write_cohort`; a missing or damaged file is the project's error naming it."
     import anndata as ad
     path = Path(path)
     if not (path/'cohort.json').exists(): raise GenomorphError(f"{path} does not hold a synthetic cohort (no cohort.json)", fix="write one with `genomorph synth --out DIR`")
-    meta = load_json(path/'cohort.json'); libs = meta['library_ids']
+    def _read(f, reader):
+        if not f.exists(): raise GenomorphError(f"{f} is missing from the cohort folder", fix="write the cohort again with `genomorph synth --out DIR`")
+        try: return reader(f)
+        except GenomorphError: raise
+        except Exception as e: raise GenomorphError(f"{f} is not readable ({type(e).__name__}: {str(e)[:160]})", fix="the file is truncated or corrupt; write the cohort again") from None
+    meta = load_json(path/'cohort.json')
+    if not {'library_ids', 'params'} <= set(meta): raise GenomorphError(f"{path/'cohort.json'} is not a cohort description", fix="write the cohort again with `genomorph synth --out DIR`")
+    libs = meta['library_ids']
     parts, patches, images, labels, spatial, fields = [], [], {}, {}, {}, {}
     for lib in libs:
-        a = ad.read_h5ad(path/'slides'/f'{lib}.h5ad')
+        a = _read(path/'slides'/f'{lib}.h5ad', ad.read_h5ad)
         spatial.update(a.uns[Key.uns.spatial]); parts.append(a)
-        patches.append(np.load(path/'patches'/f'{lib}.npy'))
-        images[lib] = read_tiff(path/'images'/f'{lib}.tif')[0]
-        if (path/'labels'/f'{lib}.npy').exists(): labels[lib] = np.load(path/'labels'/f'{lib}.npy')
+        patches.append(_read(path/'patches'/f'{lib}.npy', np.load))
+        images[lib] = _read(path/'images'/f'{lib}.tif', read_tiff)[0]
+        if (path/'labels'/f'{lib}.npy').exists(): labels[lib] = _read(path/'labels'/f'{lib}.npy', np.load)
         if (path/'labels'/f'{lib}_fields.npz').exists():
-            with np.load(path/'labels'/f'{lib}_fields.npz') as z: fields[lib] = {k: z[k] for k in z.files}
+            fields[lib] = _read(path/'labels'/f'{lib}_fields.npz', lambda f: (lambda z: {k: z[k] for k in z.files})(np.load(f)))
     spots = ad.concat(parts, merge='same')
     for c, cats in ((Key.obs.library_id, libs), (Key.obs.patient_id, None), ('cell_type', list(CELL_TYPES))):
         spots.obs[c] = pd.Categorical(spots.obs[c].astype(str), categories=cats if cats is not None else pd.unique(spots.obs[c].astype(str)))
     spots.var = parts[0].var.copy()
     spots.uns[Key.uns.spatial] = spatial
     spots.uns[Key.uns.params] = parts[0].uns.get(Key.uns.params, {})
-    patients = pd.read_csv(path/'patients.csv', index_col=0)
-    bulk = ad.read_h5ad(path/'bulk.h5ad')
+    patients = _read(path/'patients.csv', lambda f: pd.read_csv(f, index_col=0))
+    bulk = _read(path/'bulk.h5ad', ad.read_h5ad)
     return SynthCohort(spots, np.concatenate(patches), patients, bulk, images, labels, meta['params'], fields)
 
 # %% ../nbs/01_synth.ipynb #38b3287a

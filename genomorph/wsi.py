@@ -12,7 +12,7 @@ from .core import GenomorphError
 # %% auto #0
 __all__ = ['TileReadError', 'Slide', 'open_slide', 'corrupt_tile']
 
-# %% ../nbs/03_wsi.ipynb #d9b3950b
+# %% ../nbs/03_wsi.ipynb #3515cf33
 class TileReadError(GenomorphError):
     "A region of a slide could not be decoded (corrupt or missing tile)."
 
@@ -64,9 +64,8 @@ class _ArrayB:
     def __init__(self, src):
         if isinstance(src, np.ndarray): a = src
         else:
-            from PIL import Image
-            Image.MAX_IMAGE_PIXELS = None
-            with Image.open(src) as im: a = np.asarray(im.convert('RGB'))
+            from genomorph.core import open_image
+            with open_image(src) as im: a = np.asarray(im.convert('RGB'))
         if a.ndim != 3 or a.shape[2] < 3: raise GenomorphError(f"image has shape {a.shape}, expected (H, W, 3)", fix="pass an RGB image")
         self.a = np.ascontiguousarray(a[..., :3]).astype(np.uint8, copy=False)
         self.level_dimensions, self.level_downsamples, self.mpp = [(self.a.shape[1], self.a.shape[0])], [1.0], None
