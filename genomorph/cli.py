@@ -90,7 +90,7 @@ def run_bench(name:str, # Benchmark name (see `genomorph bench --help`)
     if not _available(target): raise GenomorphError(f"benchmark {name!r} needs {target.split(':')[0]}, which is not installed", fix="reinstall genomorph")
     return _resolve(target)(quick=quick)
 
-# %% ../nbs/50_cli.ipynb #ea2bc84d
+# %% ../nbs/50_cli.ipynb #0a2a74dd
 def _top_help()->str:
     w = max(map(len, COMMANDS)) + 2
     lines = ["usage: genomorph COMMAND [options]   (genomorph COMMAND --help for a command's options)", "",
@@ -148,7 +148,7 @@ def main(argv=None):
         from genomorph import __version__; print(__version__); return 0
     cmd = argv[0]
     from genomorph.core import configure_threads
-    configure_threads()   # thread pools sized to this process's CPUs, passive waits: a shared machine slows genomorph in proportion
+    configure_threads()   # thread pools sized to this process's CPUs, short OpenMP spinning: a shared machine slows genomorph in proportion
     import warnings   # fastai's import-time torch.jit.script call warns under recent torch; it says nothing about the user's run
     warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
     try:

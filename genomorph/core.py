@@ -179,7 +179,7 @@ def default_device(prefer:str|None=None, # 'cuda', 'mps' or 'cpu'; `None` picks 
         return torch.device(prefer)
     return torch.device(next(d for d in ('cuda', 'mps', 'cpu') if avail[d]))
 
-# %% ../nbs/00_core.ipynb #6b32e5ae
+# %% ../nbs/00_core.ipynb #c25e9729
 def available_cpus()->int:
     "CPUs this process may run on (its affinity mask; the machine's count where that is unknown)."
     try: return len(os.sched_getaffinity(0))
@@ -187,12 +187,12 @@ def available_cpus()->int:
 
 def configure_threads(n:int|None=None, # Threads for torch (`None`: `OMP_NUM_THREADS` if set, else `available_cpus()`)
                      )->int:
-    "Size torch's CPU thread pool to the CPUs available to this process and make OpenMP wait passively; returns the thread count."
+    "Size torch's CPU thread pool to the CPUs available to this process and keep OpenMP's idle spinning short; returns the thread count."
     env = os.environ.get('OMP_NUM_THREADS', '')
     if n is None: n = int(env) if env.isdigit() and int(env) > 0 else available_cpus()
     if not isinstance(n, (int, np.integer)) or n < 1: raise GenomorphError(f"thread count must be a positive integer, got {n!r}", fix="pass e.g. n=2, or set OMP_NUM_THREADS")
     n = int(min(n, available_cpus()))
-    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')   # read by OpenMP when torch loads it
+    os.environ.setdefault('GOMP_SPINCOUNT', '10000')   # read by OpenMP when torch loads it: spin briefly, then sleep
     for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(k, str(n))
     import torch
     torch.set_num_threads(n)
