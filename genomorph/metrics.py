@@ -70,7 +70,7 @@ def by_section(metric, # Per-gene metric `f(y_true, y_pred) -> (n_genes,)`, e.g.
             warnings.simplefilter('ignore', RuntimeWarning)
             return np.nanmean(df.values, 0)
 
-# %% ../nbs/06_metrics.ipynb #11fbc259
+# %% ../nbs/06_metrics.ipynb #7cfd86e3
 def spot_pearson(adata, # Spots with raw counts and a section id per spot
                  pred, # Predictions on the log1p scale, (n_spots, n_genes), or the name of a layer of `adata`
                  *,
@@ -87,7 +87,7 @@ def spot_pearson(adata, # Spots with raw counts and a section id per spot
         if pred not in adata.layers: raise GenomorphError(f"no layer {pred!r} in adata (has {list(adata.layers)})", fix="pass an existing layer or an array")
         pred = adata.layers[pred]
     C = adata.layers[counts_layer] if counts_layer else adata.X
-    r = by_section(gene_pearson, log1p_cp10k(C, target_sum), pred.toarray() if hasattr(pred, 'toarray') else np.asarray(pred),
+    r = by_section(gene_pearson, log1p_cp10k(C, target_sum, dense=True), pred.toarray() if hasattr(pred, 'toarray') else np.asarray(pred),
                    adata.obs[groups_key].astype(str).values, min_spots=min_spots)
     return pd.Series(r, index=adata.var_names, name='pcc')
 

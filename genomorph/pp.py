@@ -59,18 +59,19 @@ def filter_spots(adata, # AnnData of raw counts (`layers['counts']` if present, 
                   n_spots_removed=int((~keep).sum()), n_genes_removed=int((~gkeep).sum()))
     return out
 
-# %% ../nbs/04_pp.ipynb #c37315c8
+# %% ../nbs/04_pp.ipynb #fe2a3e04
 def log1p_cp10k(X, # Counts (n, genes): numpy array, scipy sparse matrix or array-like
                 target_sum:float=1e4, # Total each row is scaled to
                 *,
                 dtype=np.float32, # Output dtype (the arithmetic is float64)
+                dense:bool=False, # Return a dense array even for sparse input
                ):
-    "`log1p` of each row scaled to sum `target_sum` (rows summing to zero stay zero); sparse input stays sparse (CSR). The one log1p-CP10k of genomorph."
+    "`log1p` of each row scaled to sum `target_sum` (rows summing to zero stay zero); sparse input stays sparse (CSR) unless `dense`. The one log1p-CP10k of genomorph."
     if sp.issparse(X):
         Y = sp.csr_matrix(X, dtype=np.float64, copy=True); tot = _row_sums(Y)
         s = np.divide(target_sum, tot, out=np.zeros_like(tot), where=tot > 0)
         Y = sp.csr_matrix(sp.diags(s) @ Y); Y.data = np.log1p(Y.data)
-        return Y.astype(dtype)
+        return Y.toarray().astype(dtype) if dense else Y.astype(dtype)
     x = np.asarray(X.detach().cpu().numpy() if hasattr(X, 'detach') else X, dtype=np.float64)
     if x.ndim != 2: raise GenomorphError(f"counts have shape {x.shape}, expected (n, genes)", fix="pass a 2-D matrix, one row per spot or sample")
     tot = x.sum(1, keepdims=True)

@@ -41,7 +41,7 @@ def evaluate_expression(truth, # (n, genes) true expression in original units (a
     per_gene = pd.DataFrame({'group': groups, 'spearman': sp, 'pearson': pe, 'mae': mae}, index=genes)
     return {'spearman': mean(sp), 'pearson': mean(pe), 'mae': mean(mae), 'per_group': per_group, 'per_gene': per_gene}
 
-# %% ../../nbs/42_exp_diffusion.ipynb #8010a0e0
+# %% ../../nbs/42_exp_diffusion.ipynb #ea19bcba
 def cohort_slide_bags(cohort, # `genomorph.synth.SynthCohort` (or one read with `read_cohort`)
                       *,
                       tile_px:int=16, # Tile size in pixels
@@ -54,7 +54,7 @@ def cohort_slide_bags(cohort, # `genomorph.synth.SynthCohort` (or one read with 
     check_adata(bulk, obs=(Key.obs.library_id, Key.obs.patient_id), var=(Key.var.group,), name='cohort.bulk')
     cb = cohort_bags(cohort, tile_px=tile_px, model=model, max_tiles=max_tiles, seed=seed)
     X = bulk.layers[Key.layers.counts] if Key.layers.counts in bulk.layers else bulk.X
-    return [cb[str(l)]['feats'] for l in bulk.obs[Key.obs.library_id]], log1p_cp10k(X), bulk.obs.copy()
+    return [cb[str(l)]['feats'] for l in bulk.obs[Key.obs.library_id]], log1p_cp10k(X, dense=True), bulk.obs.copy()
 
 # %% ../../nbs/42_exp_diffusion.ipynb #bb5f3726
 def training_throughput(d_feat:int=34, # Patch feature size
@@ -157,7 +157,7 @@ def _fmt(res:dict)->dict:
         return v
     return r(res)
 
-# %% ../../nbs/42_exp_diffusion.ipynb #9382f665
+# %% ../../nbs/42_exp_diffusion.ipynb #917853e8
 def synth_slide_data(n_patients:int=120, # Patients (one slide each)
                      *,
                      seed:int=0, # Cohort seed
@@ -201,7 +201,7 @@ def her2st_spot_data(root, # her2st copy (e.g. ../shared/data/her2st)
     split = np.where(np.isin(lib, test), 'test', np.where(np.isin(lib, valid), 'valid', 'train'))
     genes = select_genes(a, train_mask=split == 'train', n_top=n_genes, flavor='hvg')
     C = a.layers[Key.layers.counts] if Key.layers.counts in a.layers else a.X
-    Y = log1p_cp10k(C)[:, [a.var_names.get_loc(g) for g in genes]]
+    Y = log1p_cp10k(C, dense=True)[:, [a.var_names.get_loc(g) for g in genes]]
     feats = extract_features(spot_patches(a, size_um=size_um, out_px=out_px), 'handcrafted')
     bags = spot_bags(feats, a.obsm[Key.obsm.spatial], lib, k=k)
     return bags, Y, split, list(genes), resolve_groups(list(genes))
@@ -296,7 +296,7 @@ def demo_diffusion(out, # Output directory of this stage
     res = _fmt(ex['figures']); save_json(res, out/'diffusion.json', overwrite=True); files.append(str(out/'diffusion.json'))
     return {**{k: v for k, v in res.items() if k != 'per_group'}, 'files': files}
 
-# %% ../../nbs/42_exp_diffusion.ipynb #619bb9d7
+# %% ../../nbs/42_exp_diffusion.ipynb #3a46cf29
 def cli_diffusion_eval(argv=None):
     "`genomorph diffusion-eval`: train and evaluate the gene-group diffusion model, write JSON figures."
     p = argparse.ArgumentParser(prog='genomorph diffusion-eval', description="Train the PathGen-style gene-group diffusion model on training patients and "
@@ -344,7 +344,7 @@ def cli_diffusion_eval(argv=None):
         sp = cohort.spots
         obs = sp.obs.copy(); patient_split(obs, by=Key.obs.patient_id, n_folds=4, fold=0, valid_frac=0.2, seed=a.seed)
         bags = spot_bags(extract_features(cohort.patches, 'handcrafted'), sp.obsm[Key.obsm.spatial], obs[Key.obs.library_id].values, k=a.k)
-        Y = log1p_cp10k(sp.layers[Key.layers.counts] if Key.layers.counts in sp.layers else sp.X)
+        Y = log1p_cp10k(sp.layers[Key.layers.counts] if Key.layers.counts in sp.layers else sp.X, dense=True)
         genes, groups = list(map(str, sp.var_names)), list(map(str, sp.var[Key.var.group]))
     ex = run_experiment(bags, Y, obs[Key.obs.split].values, genes, groups, level=a.level, epochs=a.epochs, bs=a.bs, n_samples=a.n_samples,
                         ddpm=not a.no_ddpm, direct=not a.no_direct, d_model=a.d_model, seed=a.seed, progress=True, log=print)
