@@ -11,13 +11,15 @@ from .core import GenomorphError
 # %% auto #0
 __all__ = ['COMMANDS', 'BENCHES', 'DEMO_STAGES', 'run_demo', 'run_bench', 'cli_demo', 'cli_bench', 'main']
 
-# %% ../nbs/50_cli.ipynb #9a128e8c
+# %% ../nbs/50_cli.ipynb #783f7b51
 COMMANDS = {  # command: ('module:function', one-line help)
     'demo': ('genomorph.cli:cli_demo', 'run the main job on the built-in synthetic data and save its figures'),
     'bench': ('genomorph.cli:cli_bench', 'run a benchmark and print its figures as one JSON object'),
     'synth': ('genomorph.experiments.data:cli_synth', 'write a synthetic cohort (slides, spots, patients) to disk'),
     'fetch': ('genomorph.experiments.data:cli_fetch', 'download a registered dataset (checksummed) or list the registry'),
-    'features': ('genomorph.experiments.data:cli_features', 'extract patch features for many slides (resumable, one file per slide)'),
+    'tile': ('genomorph.experiments.slides:cli_tile', 'tile slides into patch stores with QC thumbnails and tissue GeoJSON (resumable, many runs at once)'),
+    'features': ('genomorph.experiments.slides:cli_features', 'encode slides or patch stores into features, one file per slide (resumable, many runs at once)'),
+    'encoders': ('genomorph.experiments.slides:cli_encoders', 'list the encoder presets (UNI, UNI2-h, Virchow2, H-optimus, GigaPath, Phikon-v2, ...)'),
     'spot-eval': ('genomorph.experiments.spot:cli_spot_eval', 'train a spot regressor on her2st sections and evaluate it on others'),
     'diffusion-eval': ('genomorph.experiments.diffusion:cli_diffusion_eval', 'train and evaluate the expression diffusion model'),
     'survival-eval': ('genomorph.experiments.heads:cli_survival_eval', 'cross-validate survival and grade models on a TCGA table'),
@@ -26,7 +28,7 @@ COMMANDS = {  # command: ('module:function', one-line help)
 BENCHES = {  # benchmark: ('module:function', one-line help)
     'core': ('genomorph.experiments.data:bench_core', 'save/load round trip of a model file (MB/s), and the demo heads stage alone vs beside a CPU-burning process'),
     'synth': ('genomorph.experiments.data:bench_synth', 'build time and oracle of the default synthetic cohort'),
-    'features': ('genomorph.experiments.data:bench_features', 'patch-feature extraction throughput (patches/s)'),
+    'features': ('genomorph.experiments.slides:bench_features', 'tiles/s of tiling alone and of tiling + each encoder, from a slide (and the share of GPU peak)'),
     'spot': ('genomorph.experiments.spot:bench_spot', 'spot regressors vs the oracle on the synthetic cohort'),
     'diffusion': ('genomorph.experiments.diffusion:bench_diffusion', 'diffusion vs controls, DDIM vs DDPM, batched vs batch-size-1 training'),
     'imagegen': ('genomorph.experiments.imagegen:bench_imagegen', 'FID/KID, expression fidelity and images/s of the image generators'),

@@ -20,7 +20,7 @@ __all__ = ['CLIP_IMAGE_KEY', 'CLIP_EXPR_KEY', 'SmallCNN', 'TimmEncoder', 'random
            'clip_learner', 'clip_encode', 'clip_retrieval', 'CLIPModel', 'clip_embed', 'clip_image_features',
            'integrated_gradients', 'gene_attribution']
 
-# %% ../nbs/17_clip.ipynb #72b60ccd
+# %% ../nbs/17_clip.ipynb #33386a89
 def _block(ci, co, stride): return nn.Sequential(nn.Conv2d(ci, co, 3, stride, 1, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True))
 
 class SmallCNN(nn.Module):
@@ -34,17 +34,20 @@ class SmallCNN(nn.Module):
     def forward(self, x): return self.body(x)
 
 class TimmEncoder(nn.Module):
-    "A timm backbone built by `genomorph.features.build_encoder` (weights from a local file, strict keys), fed tiles resized and normalised as its preset says."
-    def __init__(self, arch:str, # timm model name or a `genomorph.features` alias (e.g. 'uni')
-                 weights=None, # Local weights file (`None`: random weights, with a warning)
+    "A backbone built by `genomorph.encoders.build_encoder` (a preset or timm name; weights from a local file, strict keys), fed tiles resized and normalised as its preset says."
+    def __init__(self, arch:str, # Encoder preset (e.g. 'uni') or timm architecture name
+                 weights=None, # Local weights (`None`: random init, trained with the model, or replaced by a saved model's state)
                  frozen:bool=False, # Freeze the backbone (the projection still trains)
                 ):
         super().__init__()
-        from genomorph.features import build_encoder
-        try: self.body = build_encoder(arch, weights=weights)
-        except GenomorphError as e:
-            if 'unknown timm model' in e.problem: raise GenomorphError(f"timm has no model {arch!r}", fix="pass image_arch='small' or a timm model name, e.g. 'resnet18'") from None
-            raise
+        from genomorph.encoders import build_encoder
+        if frozen and weights is None: warnings.warn(f"a frozen {arch!r} backbone without weights gives random features; pass image_weights=")
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')   # random init is expected here (see above)
+            try: self.body = build_encoder(arch, weights=weights, allow_random_weights=True)
+            except GenomorphError as e:
+                if 'unknown encoder' in e.problem: raise GenomorphError(f"no encoder preset or timm model {arch!r}", fix="pass image_arch='small', a preset (genomorph encoders) or a timm model name, e.g. 'resnet18'") from None
+                raise
         if frozen:
             for q in self.body.parameters(): q.requires_grad_(False)
         inp = self.body.gm_input

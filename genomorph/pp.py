@@ -16,8 +16,8 @@ import anndata as ad
 __all__ = ['SPLIT_FOLD', 'SELECTED', 'REF_STAINS', 'REF_MAX_C', 'filter_spots', 'log1p_cp10k', 'normalize_log1p',
            'fold_assignments', 'split_groups', 'patient_split', 'section_split', 'select_genes', 'subset_genes',
            'read_signatures', 'gene_groups', 'family_genes', 'assign_gene_groups', 'GroupScaler', 'tissue_mask',
-           'slide_tissue_mask', 'tile_grid', 'tile_slide', 'spot_patches', 'write_spot_patches', 'macenko_stains',
-           'MacenkoNormalizer', 'normalize_stain']
+           'slide_tissue_mask', 'tile_grid', 'read_tiles', 'tile_slide', 'spot_patches', 'write_spot_patches',
+           'macenko_stains', 'MacenkoNormalizer', 'normalize_stain']
 
 # %% ../nbs/04_pp.ipynb #c4767b42
 def _X(adata, layer=None):
@@ -399,16 +399,22 @@ def tissue_mask(img, # RGB uint8 (H, W, 3), usually a low-resolution thumbnail
             m = np.isin(lab, 1 + np.flatnonzero(sizes >= min_area))
     return m
 
-# %% ../nbs/04_pp.ipynb #19950324
+# %% ../nbs/04_pp.ipynb #9e06a0f2
 def slide_tissue_mask(slide, # `genomorph.wsi.Slide` (or anything `open_slide` accepts)
                       *,
+                      tissue=None, # The user's tissue polygons (GeoJSON file/object or shapely geometry, level-0 px); `None`: found on a thumbnail
                       mask_mpp:float=8.0, # Resolution of the mask (µm/px)
                       **kwargs, # Passed to `tissue_mask`
                      )->tuple:
-    "Tissue mask of a whole slide at `mask_mpp`: `(mask, mask_mpp)`."
-    from genomorph.wsi import Slide, open_slide
+    "Tissue mask of a whole slide at `mask_mpp`: `(mask, mask_mpp)`, from a thumbnail (`tissue_mask`) or rasterised from polygons."
+    from genomorph.wsi import Slide, open_slide, read_tissue_geojson, polygons_to_mask
     s = slide if isinstance(slide, Slide) else open_slide(slide)
-    th, mpp = s.thumbnail(mpp=max(mask_mpp, s.mpp))
+    mpp = max(mask_mpp, s.mpp)
+    if tissue is not None:
+        g = tissue if hasattr(tissue, 'geom_type') else read_tissue_geojson(tissue)
+        W, H = s.dimensions
+        return polygons_to_mask(g, (max(1, round(H * s.mpp / mpp)), max(1, round(W * s.mpp / mpp))), s.mpp / mpp), mpp
+    th, mpp = s.thumbnail(mpp=mpp)
     return tissue_mask(th, **kwargs), mpp
 
 def tile_grid(slide, # `Slide`
@@ -433,6 +439,35 @@ def tile_grid(slide, # `Slide`
     yi, xi = np.nonzero(frac >= min_tissue)
     return np.stack([xs[xi], ys[yi]], 1).astype(np.float64)
 
+def read_tiles(slide, # `genomorph.wsi.Slide`
+               coords, # (n, 2) level-0 top-left corners
+               *,
+               mpp:float, # Tile resolution (µm/px)
+               tile_px:int, # Tile side at `mpp`
+               run:int=16, # Read up to this many horizontally abutting tiles with one region read
+              )->tuple:
+    "Tiles at `coords`: `(tiles uint8 (n, P, P, 3), ok (n,) bool, problems [(x, y, message)])`; undecodable tiles are zeros with `ok` false."
+    from genomorph.wsi import TileReadError
+    xy = np.asarray(coords, np.float64).reshape(-1, 2); n, P = len(xy), int(tile_px)
+    side = P * mpp / slide.mpp
+    out, ok, probs = np.zeros((n, P, P, 3), np.uint8), np.ones(n, bool), []
+    def one(k):
+        try: out[k] = slide.read(xy[k, 0], xy[k, 1], side, side, out_size=(P, P))
+        except TileReadError as e: ok[k] = False; probs.append((float(xy[k, 0]), float(xy[k, 1]), e.problem))
+    i = 0
+    while i < n:   # one region read per run of abutting tiles: far fewer calls into the slide reader
+        j = i + 1
+        while j < n and j - i < run and xy[j, 1] == xy[i, 1] and abs(xy[j, 0] - xy[j - 1, 0] - side) < 1e-6: j += 1
+        if j - i == 1: one(i)
+        else:
+            try:
+                r = slide.read(xy[i, 0], xy[i, 1], side * (j - i), side, out_size=(P * (j - i), P))
+                out[i:j] = r.reshape(P, j - i, P, 3).transpose(1, 0, 2, 3)
+            except TileReadError:
+                for k in range(i, j): one(k)
+        i = j
+    return out, ok, probs
+
 def tile_slide(slide, # `Slide` or path
                *,
                mpp:float=0.5, # Tile resolution (µm/px)
@@ -440,27 +475,36 @@ def tile_slide(slide, # `Slide` or path
                stride_px:int|None=None, # Grid step at `mpp`
                min_tissue:float=0.5, # Minimum tissue fraction
                max_tiles:int|None=None, # Keep at most this many tiles (evenly spread)
+               tissue=None, # Tissue polygons (GeoJSON file/object, shapely geometry) or a `(mask, mask_mpp)` pair; `None`: found on a thumbnail
+               mask_mpp:float=8.0, # Resolution of the tissue mask (µm/px)
                store=None, # Path of an HDF5 `PatchStore` to stream tiles into (returns the store)
+               attrs:dict|None=None, # Extra attributes for the store
+               overwrite:bool=False, # Replace an existing store
                slide_mpp:float|None=None, # Level-0 µm/px when the file does not record it
               ):
-    "Tissue tiles of a slide: `(tiles uint8 (n, P, P, 3), coords (n, 2) level-0 top-left)`, or a `PatchStore` when `store` is given."
-    from genomorph.wsi import Slide, open_slide, TileReadError
+    "Tissue tiles of a slide: `(tiles uint8 (n, P, P, 3), coords (n, 2) level-0 top-left)`, or a `PatchStore` (coordinates in level-0 px and µm, tiling settings in its attributes) when `store` is given."
+    from genomorph.wsi import Slide, open_slide
     s = slide if isinstance(slide, Slide) else open_slide(slide, mpp=slide_mpp)
-    xy = tile_grid(s, mpp=mpp, tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue)
-    if len(xy) == 0: raise GenomorphError(f"no tissue found in {s.name} (min_tissue={min_tissue})", fix="check the slide, lower min_tissue, or pass a different mask threshold")
+    mask = tissue if isinstance(tissue, tuple) else slide_tissue_mask(s, tissue=tissue, mask_mpp=mask_mpp)
+    xy = tile_grid(s, mpp=mpp, tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue, mask=mask)
+    if len(xy) == 0: raise GenomorphError(f"no tissue found in {s.name} (min_tissue={min_tissue})", fix="check the slide, lower min_tissue, or give the tissue outline as GeoJSON polygons")
     if max_tiles is not None and len(xy) > max_tiles: xy = xy[np.linspace(0, len(xy) - 1, max_tiles).round().astype(int)]
-    side = tile_px * mpp / s.mpp
     tiles, keep, w = [], [], None
     if store is not None:
         from genomorph.data import PatchStoreWriter
-        w = PatchStoreWriter(store, tile_px, attrs={'mpp': mpp, 'slide': s.name})
+        W, H = s.dimensions
+        meta = dict(mpp=mpp, tile_px=tile_px, stride_px=stride_px or tile_px, min_tissue=min_tissue, slide=s.name, slide_mpp=s.mpp,
+                    slide_width=W, slide_height=H, source='' if s.path is None else str(s.path.resolve()),
+                    source_bytes=0 if s.path is None else s.path.stat().st_size, mask_mpp=mask[1],
+                    tissue='auto' if tissue is None else ('mask' if isinstance(tissue, tuple) else 'polygons'))
+        w = PatchStoreWriter(store, tile_px, attrs={**meta, **(attrs or {})}, overwrite=overwrite, coords_mpp=s.mpp)
     try:
-        for k, (x, y) in enumerate(xy):
-            try: t = s.read(x, y, side, side, out_size=(tile_px, tile_px))
-            except TileReadError as e: s.skipped.append((float(x), float(y), e.problem)); continue
-            keep.append(k)
-            if w is not None: w.append(t[None], coords=xy[k:k + 1], library_id=Path(s.name).stem)
-            else: tiles.append(t)
+        for a in range(0, len(xy), 1024):
+            t, ok, probs = read_tiles(s, xy[a:a + 1024], mpp=mpp, tile_px=tile_px)
+            s.skipped.extend(probs); keep.extend(a + np.flatnonzero(ok))
+            if not ok.any(): continue
+            if w is not None: w.append(t[ok], coords=xy[a:a + 1024][ok], library_id=Path(s.name).stem)
+            else: tiles.append(t[ok])
         if not keep: raise GenomorphError(f"every tissue tile of {s.name} failed to decode ({len(s.skipped)} skipped)", fix="the slide file is corrupt; fetch it again")
     except BaseException:
         if w is not None: w.close(ok=False)
@@ -468,7 +512,7 @@ def tile_slide(slide, # `Slide` or path
     if w is not None:
         from genomorph.data import PatchStore
         return PatchStore(w.close())
-    return np.stack(tiles), xy[keep]
+    return np.concatenate(tiles), xy[keep]
 
 # %% ../nbs/04_pp.ipynb #f5c4d3e4
 def _lib_ids(adata, library_id):

@@ -342,7 +342,7 @@ class NeighbourContext(nn.Module):
         c, _ = self.attn(t, tok, tok, key_padding_mask=~keep)
         return self.head(torch.cat([t.squeeze(1), self.ln(c.squeeze(1))], -1)) + self.skip(self.norm(x))
 
-# %% ../nbs/10_spot.ipynb #73d59af7
+# %% ../nbs/10_spot.ipynb #553cb12e
 class EncodedContext(nn.Module):
     "Neighbour context over the spot embeddings of a trained (frozen) image encoder, optionally next to frozen features."
     def __init__(self, encoder:nn.Module, # Trained image encoder (e.g. `TCGN`); frozen
@@ -357,7 +357,8 @@ def patches_to_input(x:torch.Tensor, # uint8 (S, S, 3) or (n, S, S, 3) patches
                      g:torch.Generator|None=None, # Generator of the augmentation
                     )->torch.Tensor:
     "Float (3, S, S) / (n, 3, S, S) image-model input: ImageNet-normalised, optionally augmented."
-    from genomorph.data import patch_to_tensor, augment_patch, IMAGENET_MEAN, IMAGENET_STD
+    from genomorph.data import patch_to_tensor, augment_patch
+    from genomorph.core import IMAGENET_MEAN, IMAGENET_STD
     t = patch_to_tensor(x, None)
     if augment: t = torch.stack([augment_patch(o, g) for o in t]) if t.ndim == 4 else augment_patch(t, g)
     sh = (3, 1, 1)
