@@ -41,7 +41,7 @@ def handcrafted_features(patches, # uint8 (n, P, P, 3)
     assert f.shape[1] == HANDCRAFTED_DIM
     return f.astype(np.float32)
 
-# %% ../nbs/05_features.ipynb #12c7ab70
+# %% ../nbs/05_features.ipynb #d4c76019
 def default_workers()->int:
     "DataLoader workers for tile reading: one CPU is left to the main process, at most 8."
     return max(0, min(8, available_cpus() - 1))
@@ -80,7 +80,7 @@ class TileBatches(torch.utils.data.Dataset):
         return torch.from_numpy(np.ascontiguousarray(self.transform(t) if self.transform is not None else t)), torch.from_numpy(ok), probs
     def __getstate__(self): d = self.__dict__.copy(); d['_slide'] = None; return d
 
-def _first(x): return x   # DataLoader collate for batch-sized items (picklable)
+def _as_is(x): return x   # DataLoader collate for items that are already batches (picklable)
 
 def tile_loader(ds:TileBatches, # Batches to read
                 num_workers:int|None=None, # Worker processes (`None`: `default_workers()`; 0: read in this process)
@@ -90,7 +90,7 @@ def tile_loader(ds:TileBatches, # Batches to read
     w = default_workers() if num_workers is None else int(num_workers)
     if w < 0: raise GenomorphError(f"num_workers={w} must be >= 0", fix="pass 0 to read in the main process")
     w = min(w, len(ds))
-    return torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=w, collate_fn=_first, pin_memory=pin_memory,
+    return torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=w, collate_fn=_as_is, pin_memory=pin_memory,
                                        prefetch_factor=4 if w else None, multiprocessing_context='fork' if w and os.name == 'posix' else None)
 
 # %% ../nbs/05_features.ipynb #01b875b6
@@ -156,7 +156,7 @@ def extract_features(patches, # uint8 (n, P, P, 3) array or `PatchStore`
     ds = TileBatches(patches, max(batch_size, 256) if hc else batch_size, transform=handcrafted_features if hc and w != 0 else None)
     return _encode(tile_loader(ds, w, pin_memory=dev.type == 'cuda'), enc, dev, progress)[0]
 
-# %% ../nbs/05_features.ipynb #912fe26f
+# %% ../nbs/05_features.ipynb #b5b49f00
 def _read_out(p):
     import h5py
     with h5py.File(p, 'r') as f:
@@ -203,8 +203,8 @@ def _source(src, name:str, tile:dict):
         mask = pp.slide_tissue_mask(s, tissue=tissue, mask_mpp=t['mask_mpp'])
         xy = pp.tile_grid(s, mpp=t['mpp'], tile_px=t['tile_px'], stride_px=t['stride_px'], min_tissue=t['min_tissue'], mask=mask)
         if len(xy) == 0: raise GenomorphError(f"no tissue found in {s.name} (min_tissue={t['min_tissue']})", fix="lower --min-tissue, or give the tissue outline as GeoJSON (--tissue)")
-        attrs = dict(mpp=t['mpp'], tile_px=t['tile_px'], stride_px=t['stride_px'] or t['tile_px'], min_tissue=t['min_tissue'], mask_mpp=t['mask_mpp'],
-                     slide_mpp=s.mpp, source=str(Path(src).resolve()), source_bytes=Path(src).stat().st_size, tissue='auto' if tissue is None else f'geojson:{tissue}')
+        attrs = pp.tiling_attrs(s, mpp=t['mpp'], tile_px=t['tile_px'], stride_px=t['stride_px'], min_tissue=t['min_tissue'], mask_mpp=mask[1],
+                                tissue='auto' if tissue is None else f'geojson:{tissue}')
         s.close()
         return dict(data=Path(src), coords=xy, coords_um=xy * attrs['slide_mpp'], names=None, attrs=attrs, slide=dict(mpp=t['mpp'], tile_px=t['tile_px'], slide_mpp=tile.get('slide_mpp')))
     if isinstance(src, (str, Path)): src = PatchStore(src)

@@ -16,8 +16,8 @@ import anndata as ad
 __all__ = ['SPLIT_FOLD', 'SELECTED', 'REF_STAINS', 'REF_MAX_C', 'filter_spots', 'log1p_cp10k', 'normalize_log1p',
            'fold_assignments', 'split_groups', 'patient_split', 'section_split', 'select_genes', 'subset_genes',
            'read_signatures', 'gene_groups', 'family_genes', 'assign_gene_groups', 'GroupScaler', 'tissue_mask',
-           'slide_tissue_mask', 'tile_grid', 'read_tiles', 'tile_slide', 'spot_patches', 'write_spot_patches',
-           'macenko_stains', 'MacenkoNormalizer', 'normalize_stain']
+           'slide_tissue_mask', 'tile_grid', 'read_tiles', 'tiling_attrs', 'tile_slide', 'spot_patches',
+           'write_spot_patches', 'macenko_stains', 'MacenkoNormalizer', 'normalize_stain']
 
 # %% ../nbs/04_pp.ipynb #c4767b42
 def _X(adata, layer=None):
@@ -399,7 +399,7 @@ def tissue_mask(img, # RGB uint8 (H, W, 3), usually a low-resolution thumbnail
             m = np.isin(lab, 1 + np.flatnonzero(sizes >= min_area))
     return m
 
-# %% ../nbs/04_pp.ipynb #9e06a0f2
+# %% ../nbs/04_pp.ipynb #f54728c7
 def slide_tissue_mask(slide, # `genomorph.wsi.Slide` (or anything `open_slide` accepts)
                       *,
                       tissue=None, # The user's tissue polygons (GeoJSON file/object or shapely geometry, level-0 px); `None`: found on a thumbnail
@@ -468,6 +468,17 @@ def read_tiles(slide, # `genomorph.wsi.Slide`
         i = j
     return out, ok, probs
 
+def tiling_attrs(s, # `genomorph.wsi.Slide`
+                 *,
+                 mpp:float, tile_px:int, stride_px:int|None, min_tissue:float, mask_mpp:float, # The tiling
+                 tissue:str='auto', # Where the tissue came from ('auto', 'polygons', 'mask', 'geojson:<file>')
+                )->dict:
+    "What a tiled store or feature file records about its tiles and their slide (plain values, HDF5-attribute ready)."
+    W, H = s.dimensions
+    return dict(mpp=float(mpp), tile_px=int(tile_px), stride_px=int(stride_px or tile_px), min_tissue=float(min_tissue), mask_mpp=float(mask_mpp),
+                slide=s.name, slide_mpp=s.mpp, slide_width=W, slide_height=H, source='' if s.path is None else str(s.path.resolve()),
+                source_bytes=0 if s.path is None else s.path.stat().st_size, tissue=tissue)
+
 def tile_slide(slide, # `Slide` or path
                *,
                mpp:float=0.5, # Tile resolution (µm/px)
@@ -492,11 +503,8 @@ def tile_slide(slide, # `Slide` or path
     tiles, keep, w = [], [], None
     if store is not None:
         from genomorph.data import PatchStoreWriter
-        W, H = s.dimensions
-        meta = dict(mpp=mpp, tile_px=tile_px, stride_px=stride_px or tile_px, min_tissue=min_tissue, slide=s.name, slide_mpp=s.mpp,
-                    slide_width=W, slide_height=H, source='' if s.path is None else str(s.path.resolve()),
-                    source_bytes=0 if s.path is None else s.path.stat().st_size, mask_mpp=mask[1],
-                    tissue='auto' if tissue is None else ('mask' if isinstance(tissue, tuple) else 'polygons'))
+        meta = tiling_attrs(s, mpp=mpp, tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue, mask_mpp=mask[1],
+                            tissue='auto' if tissue is None else ('mask' if isinstance(tissue, tuple) else 'polygons'))
         w = PatchStoreWriter(store, tile_px, attrs={**meta, **(attrs or {})}, overwrite=overwrite, coords_mpp=s.mpp)
     try:
         for a in range(0, len(xy), 1024):
