@@ -9,9 +9,9 @@ from pathlib import Path
 from .core import GenomorphError
 
 # %% auto #0
-__all__ = ['COMMANDS', 'BENCHES', 'DEMO_STAGES', 'run_demo', 'run_bench', 'cli_demo', 'cli_bench', 'main']
+__all__ = ['COMMANDS', 'BENCHES', 'DEMO_STAGES', 'run_demo', 'run_bench', 'cli_demo', 'cli_bench', 'cli_fix', 'main']
 
-# %% ../nbs/50_cli.ipynb #783f7b51
+# %% ../nbs/50_cli.ipynb #169405f3
 COMMANDS = {  # command: ('module:function', one-line help)
     'demo': ('genomorph.cli:cli_demo', 'run the main job on the built-in synthetic data and save its figures'),
     'bench': ('genomorph.cli:cli_bench', 'run a benchmark and print its figures as one JSON object'),
@@ -20,6 +20,15 @@ COMMANDS = {  # command: ('module:function', one-line help)
     'tile': ('genomorph.experiments.slides:cli_tile', 'tile slides into patch stores with QC thumbnails and tissue GeoJSON (resumable, many runs at once)'),
     'features': ('genomorph.experiments.slides:cli_features', 'encode slides or patch stores into features, one file per slide (resumable, many runs at once)'),
     'encoders': ('genomorph.experiments.slides:cli_encoders', 'list the encoder presets (UNI, UNI2-h, Virchow2, H-optimus, GigaPath, Phikon-v2, ...)'),
+    'spot-train': ('genomorph.experiments.apply:cli_spot_train', 'train a spot expression model (H&E patch -> every panel gene) and save it'),
+    'spot-predict': ('genomorph.experiments.apply:cli_spot_predict', 'predict spot expression on whole slides, Visium, AnnData or patch stores (virtual spatial transcriptomics)'),
+    'expr-train': ('genomorph.experiments.apply:cli_expr_train', 'train the slide -> bulk expression diffusion model (PathGen) and save it'),
+    'expr-generate': ('genomorph.experiments.apply:cli_expr_generate', 'generate bulk expression for slides with a trained expression model'),
+    'heads-train': ('genomorph.experiments.apply:cli_heads_train', 'train survival/grade heads with conformal calibration and save them'),
+    'heads-predict': ('genomorph.experiments.apply:cli_heads_predict', 'per-case risk, survival, conformal lower bound and grade sets, with figures'),
+    'tiles-train': ('genomorph.experiments.apply:cli_tiles_train', 'train an expression -> H&E tile generator (CLIP + diffusion, or beta-VAE + GAN) and save it'),
+    'tiles-generate': ('genomorph.experiments.apply:cli_tiles_generate', 'generate H&E tiles (PNG + contact sheet) from expression profiles'),
+    'doctor': ('genomorph.experiments.apply:cli_doctor', 'versions, devices, slide backends, encoder weights found, data directory'),
     'spot-eval': ('genomorph.experiments.spot:cli_spot_eval', 'train a spot regressor on her2st sections and evaluate it on others'),
     'diffusion-eval': ('genomorph.experiments.diffusion:cli_diffusion_eval', 'train and evaluate the expression diffusion model'),
     'survival-eval': ('genomorph.experiments.heads:cli_survival_eval', 'cross-validate survival and grade models on a TCGA table'),
@@ -92,7 +101,7 @@ def run_bench(name:str, # Benchmark name (see `genomorph bench --help`)
     if not _available(target): raise GenomorphError(f"benchmark {name!r} needs {target.split(':')[0]}, which is not installed", fix="reinstall genomorph")
     return _resolve(target)(quick=quick)
 
-# %% ../nbs/50_cli.ipynb #0a2a74dd
+# %% ../nbs/50_cli.ipynb #ea25594f
 def _top_help()->str:
     w = max(map(len, COMMANDS)) + 2
     lines = ["usage: genomorph COMMAND [options]   (genomorph COMMAND --help for a command's options)", "",
@@ -129,9 +138,23 @@ def cli_bench(argv=None):
     print(json.dumps(run_bench(a.name, quick=a.quick)))
     return 0
 
+_FLAG_NAMES = [  # Python spellings in "How to fix" lines -> the command-line flag, when the error reaches the user through the CLI
+    (r"overwrite=True", "--overwrite"), (r"allow_random_weights=True", "--allow-random-weights"), (r"resume=False", "no --resume"),
+    (r"device='cpu'", "--device cpu"), (r"\balpha=(\S+)", r"--alpha \1"), (r"\bn_folds\b", "--folds"), (r"\bn_bins\b", "--bins"),
+    (r"\bmin_counts\b", "--min-counts"), (r"\bvalid_frac\b", "--valid-frac"), (r"\bmin_tissue\b", "--min-tissue"), (r"\bweights=", "--weights "),
+    (r"\bmpp=(?=[ (0-9])", "--mpp "),
+]
+
+def cli_fix(text:str)->str:
+    "A fix line in command-line terms: `overwrite=True (--overwrite)` and `overwrite=True` both become `--overwrite`, `n_folds` becomes `--folds`, ..."
+    import re
+    text = re.sub(r"[\w.]+=[^\s(]*\s\((--[\w-]+)\)", r"\1", text)   # "name=value (--flag)": keep the flag
+    for pat, rep in _FLAG_NAMES: text = re.sub(pat, rep, text)
+    return text
+
 def _message(e:BaseException)->str:
     "One paragraph for an error: the project's message, or an OSError's file and reason."
-    if isinstance(e, GenomorphError): return str(e)
+    if isinstance(e, GenomorphError): return e.problem if e.fix is None else f"{e.problem}\n  How to fix: {cli_fix(e.fix)}"
     if isinstance(e, OSError):
         what = f"{e.strerror or type(e).__name__}" + (f": {e.filename}" if e.filename else '')
         fix = {13: "choose a location you can write to (or fix its permissions)", 28: "free some disk space or write elsewhere",

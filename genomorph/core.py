@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'TMP_SUFFIX', 'GenomorphError', 'Key', 'check_array', 'check_adata', 'record_params',
            'set_seed', 'default_device', 'available_cpus', 'configure_threads', 'data_dir', 'sweep_temp',
            'atomic_write', 'atomic_path', 'save_json', 'load_json', 'save_figure', 'save_csv', 'save_model',
-           'load_model_file', 'load_state', 'load_weights', 'torch_load', 'read_weights', 'plain_state',
+           'load_model_file', 'load_state', 'load_weights', 'torch_load', 'read_weights', 'plain_state', 'split_list',
            'check_writable', 'open_image', 'sha256']
 
 # %% ../nbs/00_core.ipynb #56bc41d6
@@ -475,6 +475,14 @@ def plain_state(o, # A (nested) optimizer state: dicts, lists, tuples, fastcore 
     if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [plain_state(v) for v in o]
     if isinstance(o, np.generic): return o.item()
     return o
+
+# %% ../nbs/00_core.ipynb #d3f7a39b
+def split_list(values, # A string or a list of strings, each comma- and/or space-separated (`None`: empty)
+              )->list:
+    "The items of a command-line list given either way: `['C2,C3', 'C4']` and `'C2, C3 C4'` both give `['C2', 'C3', 'C4']`."
+    if values is None: return []
+    if isinstance(values, str): values = [values]
+    return [x for v in values for x in str(v).replace(',', ' ').split() if x]
 
 # %% ../nbs/00_core.ipynb #1bcc533d
 def check_writable(path, # Output file or folder

@@ -57,7 +57,7 @@ def spot_totals(adata)->np.ndarray:
     C = _counts(adata)
     return np.asarray(C.sum(1)).ravel().astype(np.float64)
 
-# %% ../nbs/10_spot.ipynb #4e1182fb
+# %% ../nbs/10_spot.ipynb #53e30305
 def _resize_patches(p, size:int)->np.ndarray:
     "Resize uint8 (n, P, P, 3) patches to `size` px (antialiased bilinear), keeping uint8."
     if p.shape[1] == size: return np.ascontiguousarray(p)
@@ -87,20 +87,22 @@ def spot_diameter_px(adata)->float|None:
 def spot_features(adata, # AnnData aligned with `patches`
                   patches=None, # uint8 (n_spots, P, P, 3) patches; used when the features are not in `obsm`
                   *,
-                  encoder:str='handcrafted', # Feature extractor (`genomorph.features.extract_features` model name)
+                  encoder:str='handcrafted', # Feature extractor (`genomorph.features.extract_features` model name or encoder preset)
                   size:int|None=None, # Resize (larger) patches to this many pixels before extraction (`None`: as they are)
                   crop:int|None=None, # Keep only the central `crop` x `crop` pixels first (the spot itself)
                   store:bool=True, # Write computed features into `obsm[Key.features_key(encoder)]`
+                  weights=None, # Local weights of a named encoder preset (random weights are refused)
                  )->np.ndarray:
-    "Frozen patch features of every spot, (n_spots, d) float32: read from `obsm` or extracted from `patches`."
+    "Frozen patch features of every spot, (n_spots, d) float32: read from `obsm` or extracted from `patches`; a foundation encoder's features in `obsm` are never recomputed."
     key = Key.features_key(encoder)
-    if key in adata.obsm and patches is None: return np.asarray(adata.obsm[key], dtype=np.float32)
+    have = key in adata.obsm and len(adata.obsm[key]) == adata.n_obs
+    if have and (patches is None or encoder != 'handcrafted'): return np.asarray(adata.obsm[key], dtype=np.float32)
     if patches is None: raise GenomorphError(f"adata.obsm has no {key!r} and no patches were given",
                                              fix="pass patches= (aligned with adata.obs_names) or run genomorph.features.extract_features first")
     p = _center_crop(_check_patches(patches, adata.n_obs), crop)
     if size is not None and p.shape[1] > size: p = _resize_patches(p, size)
     from genomorph.features import extract_features
-    f = np.asarray(extract_features(p, model=encoder), dtype=np.float32)
+    f = np.asarray(extract_features(p, model=encoder, weights=weights), dtype=np.float32)
     if store: adata.obsm[key] = f
     return f
 

@@ -23,7 +23,7 @@ __all__ = ['survival_eval', 'cli_survival_eval', 'bulk_expression', 'pathgen_exp
 # %% ../../nbs/43_exp_heads.ipynb #97594f43
 #| export
 
-# %% ../../nbs/43_exp_heads.ipynb #c185c308
+# %% ../../nbs/43_exp_heads.ipynb #7ddd8fab
 def _zfit(X): m, s = X.mean(0), X.std(0); return m, np.where(s > 1e-8, s, 1.)
 
 def _default_groups(Xtr, n_groups=6, seed=0):
@@ -168,16 +168,25 @@ def cli_survival_eval(argv=None):
     p.add_argument('--max-cases', type=int, default=None, help="use at most this many cases (smoke tests)")
     p.add_argument('--epochs', type=int, default=60, help="maximum epochs per model (default: %(default)s)")
     p.add_argument('--no-refit', action='store_true', help="keep the early-stopped model instead of refitting it on train + valid for the epoch count chosen on valid")
-    p.add_argument('--out', default='results.json', help="output JSON (default: %(default)s)")
+    p.add_argument('--out', default='survival_eval.json', help="output JSON (default: %(default)s)")
     p.add_argument('--overwrite', action='store_true', help="replace --out if it exists")
+    p.add_argument('--save-model', metavar='PATH', help="also train expression heads on every case (calibration held back) and save them: the file `genomorph heads-train --expression real` writes")
     a = p.parse_args(argv)
     check_writable(a.out, overwrite=a.overwrite, flag='--out')   # checked before the cross-validation, not after it
+    if a.save_model: check_writable(a.save_model, overwrite=a.overwrite, flag='--save-model')
+    print(f"survival-eval: {a.folds}-fold cross-validation of the expression heads on {Path(a.table).name}; results -> {a.out}")
     for f, flag in ((a.table, '--table'), (a.clinical, '--clinical'), (a.signatures, '--signatures')):
         if f is not None and not Path(f).is_file(): raise GenomorphError(f"{flag} {f}: file not found", fix=f"check the path given to {flag}")
     res = survival_eval(a.table, a.clinical, folds=a.folds, alpha=a.alpha, signatures=a.signatures, n_seeds=a.seeds, max_cases=a.max_cases, epochs=a.epochs,
                         family_pcs=a.family_pcs or None, refit=not a.no_refit)
     save_json(res, a.out, overwrite=a.overwrite)
     print(json.dumps(res))
+    if a.save_model:
+        from genomorph.experiments.apply import read_outcomes, read_expression, train_heads
+        outc, labels, _ = read_outcomes(a.table, a.clinical)
+        expr, _ = read_expression(a.table, flag='--table')
+        h = train_heads(outc, expression=expr, signatures=a.signatures, grade_labels=labels, alpha=a.alpha, epochs=a.epochs, progress=False, expression_source='real')
+        h.save(a.save_model, overwrite=a.overwrite); print(f"saved expression heads ({len(h.config['cases']['train'])} training cases) to {a.save_model}")
     return 0
 
 # %% ../../nbs/43_exp_heads.ipynb #02ff2262

@@ -119,7 +119,7 @@ def run_protocol(adata, # AnnData of raw counts
                 if log: log(f"{'+'.join(test)} {m} (smooth {a_}): pcc_mean {ev['mean']['pcc_mean']:.3f}, pcc_hvg50 {ev['mean']['pcc_hvg50']:.3f}")
     return pd.DataFrame(rows)
 
-# %% ../../nbs/41_exp_spot.ipynb #7c126668
+# %% ../../nbs/41_exp_spot.ipynb #a8194d2b
 _EVAL_KEYS = ('pcc_mean', 'pcc_hvg50', 'pcc_heg50', 'mse', 'mae', 'n_genes_dropped')
 
 def spot_eval(adata, # AnnData of raw counts (all train and test sections)
@@ -129,9 +129,10 @@ def spot_eval(adata, # AnnData of raw counts (all train and test sections)
               test, # Test section names
               model:str='context', # Model to evaluate (the probe baseline is always run too)
               seed:int=0, # Random seed
+              return_model:bool=False, # Also return the trained model (third item)
               **fit_kw, # Passed to `fit_spot` (e.g. epochs, n_genes, feature_px)
              )->tuple:
-    "Train `model` and the probe baseline on `train`, score both on `test`: `(results dict, per-gene DataFrame)`."
+    "Train `model` and the probe baseline on `train`, score both on `test`: `(results dict, per-gene DataFrame)` (and the model, with `return_model`)."
     t0 = time.perf_counter()
     tr, te = select_spots(adata, list(train), 'train'), select_spots(adata, list(test), 'test')
     if (tr & te).any(): raise GenomorphError(f"sections {sorted(set(train) & set(test))} are both in train and test", fix="use disjoint train and test sections")
@@ -142,7 +143,8 @@ def spot_eval(adata, # AnnData of raw counts (all train and test sections)
     ev, evb = evaluate_spots(adata, reg.predict(adata, patches), **ekw), evaluate_spots(adata, base.predict(adata, patches), **ekw)
     secs = {s: {**{k: v[k] for k in _EVAL_KEYS}, 'baseline': {k: evb['sections'][s][k] for k in _EVAL_KEYS}} for s, v in ev['sections'].items()}
     table = pd.concat([ev['table'].assign(model=model), evb['table'].assign(model='probe_baseline')], ignore_index=True)
-    return {'model': model, 'runtime_s': round(time.perf_counter() - t0, 2), 'sections': secs}, table
+    res = {'model': model, 'runtime_s': round(time.perf_counter() - t0, 2), 'sections': secs}
+    return (res, table, reg) if return_model else (res, table)
 
 # %% ../../nbs/41_exp_spot.ipynb #5f42bb87
 def plot_spatial_prediction(adata, # AnnData with raw counts and a prediction layer
@@ -278,7 +280,7 @@ def demo_spot(out, # Output directory
     ctx['spot_model'] = reg
     return {**res, 'files': [str(f) for f in files]}
 
-# %% ../../nbs/41_exp_spot.ipynb #a383fc37
+# %% ../../nbs/41_exp_spot.ipynb #73455856
 def load_her2st_patches(root, # her2st root (ST-cnts/, ST-spotfiles/, ST-imgs/)
                         sections:list, # Section names to read
                         *,
@@ -298,8 +300,8 @@ def cli_spot_eval(argv=None):
     p = argparse.ArgumentParser(prog='genomorph spot-eval', description="Train an image -> expression spot model on her2st sections and score it "
                                 "(and the handcrafted-feature probe baseline) on held-out sections: per-gene Pearson within each test section.")
     p.add_argument('--her2st', required=True, help="her2st root folder (ST-cnts/, ST-spotfiles/, ST-imgs/)")
-    p.add_argument('--train', required=True, help="comma-separated training sections, e.g. C2,C3,C4 (validation is carved from them)")
-    p.add_argument('--test', required=True, help="comma-separated test sections, e.g. C5")
+    p.add_argument('--train', required=True, nargs='+', help="training sections, comma- or space-separated, e.g. C2,C3,C4 (validation is carved from them)")
+    p.add_argument('--test', required=True, nargs='+', help="test sections, e.g. C5")
     p.add_argument('--model', default='context', choices=list(SPOT_MODELS), help="model to train (default: %(default)s)")
     p.add_argument('--out', required=True, help="output JSON file; the per-gene table goes to <out stem>_genes.csv")
     p.add_argument('--n-genes', type=int, default=250, help="panel size: top highly variable training genes (default: %(default)s)")
@@ -312,25 +314,47 @@ def cli_spot_eval(argv=None):
     p.add_argument('--min-counts', type=int, default=MIN_COUNTS, help="spots with fewer UMIs are not trained on or scored (default: %(default)s)")
     p.add_argument('--seed', type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument('--overwrite', action='store_true', help="replace existing output files")
+    p.add_argument('--save-model', metavar='PATH', help="also save the trained model (.safetensors), the file `genomorph spot-train` writes, for `genomorph spot-predict`")
+    p.add_argument('--figures', default=None, help="folder for the measured-vs-predicted maps of each test section and the PCC-vs-mean plot")
+    p.add_argument('--device', default=None, help="cuda, cuda:1, mps or cpu (default: the best available)")
     a = p.parse_args(argv)
-    split = lambda v: [x.strip() for x in v.split(',') if x.strip()]
-    train, test = split(a.train), split(a.test)
+    from genomorph.core import split_list
+    from genomorph.model import resolve_device
+    resolve_device(a.device)
+    train, test = split_list(a.train), split_list(a.test)
     if not train or not test: raise GenomorphError("--train and --test each need at least one section", fix="e.g. --train C2,C3,C4 --test C5")
     out = Path(a.out); genes_csv = out.with_name(out.stem + '_genes.csv')
     for f in (out, genes_csv):
         check_writable(f, overwrite=a.overwrite, flag='--out')
+    if a.save_model: check_writable(a.save_model, overwrite=a.overwrite, flag='--save-model')
+    if a.figures: check_writable(a.figures, kind='dir', flag='--figures')
+    print(f"spot-eval: training {a.model!r} on {','.join(train)} and scoring it (and the probe baseline) on {','.join(test)}; results -> {out}")
     t0 = time.perf_counter()
     adata, patches = load_her2st_patches(a.her2st, train + test, patch_um=a.patch_um, patch_px=a.patch_px)
     try: smooth = a.smooth if a.smooth == 'auto' else float(a.smooth)
     except ValueError: raise GenomorphError(f"--smooth {a.smooth!r}", fix="pass a number in [0, 1] or 'auto'") from None
-    fit_kw = dict(n_genes=a.n_genes, min_counts=a.min_counts, smooth=smooth, crop=None)
+    fit_kw = dict(n_genes=a.n_genes, min_counts=a.min_counts, smooth=smooth, crop=None, patch_um=a.patch_um, device=a.device)
     if a.model == 'context' and a.backbone != 'none': fit_kw['backbone'] = a.backbone
     if a.model == 'context': fit_kw.update({'radius': 'auto'} if a.rings == 'auto' else dict(zip(('n_neighbors', 'radius'), RINGS[int(a.rings) - 1])))
     if a.epochs: fit_kw['epochs'] = a.epochs
-    res, table = spot_eval(adata, patches, train=train, test=test, model=a.model, seed=a.seed, **fit_kw)
+    res, table, reg = spot_eval(adata, patches, train=train, test=test, model=a.model, seed=a.seed, return_model=True, **fit_kw)
     res['runtime_s'] = round(time.perf_counter() - t0, 2)
     save_json(res, out, overwrite=a.overwrite)
     save_csv(table, genes_csv, overwrite=a.overwrite, index=False)
+    if a.save_model:
+        c = reg.config['input_contract']
+        c.update(patch_um=a.patch_um, patch_px=reg.config['patch_size'], source=f'her2st:{a.her2st}')
+        reg.save(a.save_model, overwrite=a.overwrite); print(f"saved the model to {a.save_model}")
+    if a.figures:
+        import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+        fd = Path(a.figures); fd.mkdir(parents=True, exist_ok=True)
+        predict_spot(adata, reg, patches, name=a.model)
+        mt = table[table.model == a.model]
+        genes = pick_genes(mt, reg.config['hvg50'])
+        figs = {f'{sec}_measured_vs_predicted.png': plot_spatial_prediction(adata, genes, name=a.model, library_id=sec) for sec in res['sections']}
+        figs['pcc_vs_mean.png'] = plot_pcc_vs_mean(mt, f"{a.model}: test sections {','.join(test)}")
+        for n, f in figs.items(): save_figure(f, fd/n, overwrite=True, dpi=80); plt.close(f)
+        print(f"figures in {fd}")
     for sec, v in res['sections'].items():
         print(f"{sec}: {a.model} pcc_mean {v['pcc_mean']:.3f} pcc_hvg50 {v['pcc_hvg50']:.3f} | probe baseline pcc_mean {v['baseline']['pcc_mean']:.3f} pcc_hvg50 {v['baseline']['pcc_hvg50']:.3f}")
     print(f"wrote {out} and {genes_csv} ({res['runtime_s']:.0f} s)")
