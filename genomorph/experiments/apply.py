@@ -229,7 +229,7 @@ def encode_spots(adata, # Spots (features are stored in `obsm[Key.features_key(e
     sha = weights_sha256(resolve_weights(weights)) if weights is not None else ''
     return {'encoder': encoder, 'weights_sha256': sha, 'dim': int(f.shape[1])}
 
-# %% ../../nbs/46_exp_apply.ipynb #326d5f2d
+# %% ../../nbs/46_exp_apply.ipynb #4539941d
 def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['spatial']`)
                patches, # uint8 patches aligned with `adata` (`None`: features already in `obsm`)
                *,
@@ -260,6 +260,10 @@ def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['
     e2e = model == 'tcgn' or fit_kw.get('backbone') or fit_kw.get('end_to_end')
     reg = fit_spot(adata, patches if (e2e or encoder == 'handcrafted') else None, model=model, train=libs, valid=valid, encoder=encoder,
                    patch_um=patch_um, device=device, seed=seed, progress=progress, **fit_kw)
+    key = Key.features_key(encoder)
+    if model != 'tcgn' and key in adata.obsm:   # training feature distribution, for the shift warning of `predict_spots`
+        f = np.asarray(adata.obsm[key], np.float64)
+        reg.config['train_stats'] = {'feat_mean': f.mean(0).tolist(), 'feat_std': np.maximum(f.std(0), 1e-6).tolist()}
     c = reg.config['input_contract']
     c.update(encoder=None if model == 'tcgn' else encoder, weights_sha256=info['weights_sha256'] or None, patch_um=patch_um,
              patch_px=reg.config['patch_size'] or (None if patches is None else int(patches.shape[1])))
@@ -781,7 +785,7 @@ def _load(path, kind, cmd):
     if not isinstance(m, kind): raise GenomorphError(f"{p} holds a {type(m).__name__} ({m.family}), not a model this command reads", fix=f"pass a model written by `genomorph {cmd}`")
     return m
 
-# %% ../../nbs/46_exp_apply.ipynb #bf371eff
+# %% ../../nbs/46_exp_apply.ipynb #667bb4fb
 def cli_spot_train(argv=None):
     "`genomorph spot-train`: train a spot expression model (image patch -> every panel gene) and save it."
     from genomorph.spot import SPOT_MODELS, MIN_COUNTS
@@ -796,6 +800,7 @@ def cli_spot_train(argv=None):
     p.add_argument('--sections', nargs='+', help="her2st sections to train on, comma- or space-separated (e.g. C1,C2,C3)")
     p.add_argument('--valid', nargs='+', help="validation sections among the training ones (default: carved by patient / section)")
     p.add_argument('--model', default='context', choices=list(SPOT_MODELS), help="spot model (default: %(default)s)")
+    p.add_argument('--backbone', default='tcgn', choices=['tcgn', 'genedml', 'none'], help="context model only: image model trained first on the same sections, whose frozen embedding joins the features ('none': features only) (default: %(default)s, as spot-eval)")
     p.add_argument('--encoder', default='handcrafted', help="patch features: 'handcrafted' or an encoder preset (`genomorph encoders`; needs --weights) (default: %(default)s)")
     p.add_argument('--weights', default=None, help="local weights of --encoder (file or folder)")
     p.add_argument('--allow-random-weights', action='store_true', help=argparse.SUPPRESS)
@@ -819,7 +824,9 @@ def cli_spot_train(argv=None):
                                      patch_um=a.patch_um, patch_px=a.patch_px, seed=a.seed)
     kw = dict(n_genes=a.n_genes, min_counts=a.min_counts, smooth=smooth)
     if a.epochs: kw['epochs'] = a.epochs
-    if a.model == 'context': kw['radius'] = 'auto'
+    if a.model == 'context':
+        kw['radius'] = 'auto'
+        if a.backbone != 'none': kw['backbone'] = a.backbone
     reg = train_spot(adata, patches, model=a.model, valid=_list(a.valid) or None, encoder=a.encoder, weights=a.weights, allow_random_weights=a.allow_random_weights,
                      patch_um=info['patch_um'], device=a.device, seed=a.seed, progress=True, **kw)
     reg.config['input_contract']['source'] = info['source']
