@@ -705,7 +705,7 @@ class SpotRegressor(GenomorphModel):
             p = smooth_predictions(p, adata.obsm[Key.obsm.spatial], adata.obs[Key.obs.library_id].astype(str).values, alpha=a)
         return p.astype(np.float32)
 
-# %% ../nbs/10_spot.ipynb #d88a2c6b
+# %% ../nbs/10_spot.ipynb #b783f36a
 def _fit_spot(adata, patches, tr, va, *,
               model:str='context', genes:list|None=None, n_genes:int=250, encoder:str='handcrafted', feature_px:int|None=112,
               crop='auto', min_counts:int=MIN_COUNTS, target_sum:float=1e4, patch_um:float|None=None, epochs:int|None=None, bs:int|None=None,
@@ -740,6 +740,10 @@ def _fit_spot(adata, patches, tr, va, *,
     set_seed(seed)
     tr = np.asarray(tr, bool)
     va = carve_valid(adata, tr, seed=seed) if va is None else np.asarray(va, bool)
+    libs_ = adata.obs[Key.obs.library_id].astype(str).values
+    if len(pd.unique(libs_[tr])) > 1 and len(pd.unique(libs_[tr & ~va])) == 1:
+        warnings.warn(f"validation takes {sorted(pd.unique(libs_[va]))}, so the model trains on one section only ({pd.unique(libs_[tr & ~va])[0]}): "
+                      "give more training sections, or choose the validation spots yourself")
     tr = tr & ~va
     low = spot_totals(adata) < min_counts
     tr_ok, va_ok = tr & ~low, va & ~low

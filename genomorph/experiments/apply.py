@@ -229,7 +229,7 @@ def encode_spots(adata, # Spots (features are stored in `obsm[Key.features_key(e
     sha = weights_sha256(resolve_weights(weights)) if weights is not None else ''
     return {'encoder': encoder, 'weights_sha256': sha, 'dim': int(f.shape[1])}
 
-# %% ../../nbs/46_exp_apply.ipynb #4539941d
+# %% ../../nbs/46_exp_apply.ipynb #d2653d03
 def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['spatial']`)
                patches, # uint8 patches aligned with `adata` (`None`: features already in `obsm`)
                *,
@@ -249,7 +249,6 @@ def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['
     valid = split_list(valid) or None
     if valid and not set(valid) <= set(libs): raise GenomorphError(f"--valid {sorted(set(valid) - set(libs))} are not among the training sections {libs}", fix="pick validation sections from the training sections")
     if valid and set(valid) == set(libs): raise GenomorphError("--valid takes every training section", fix="leave at least one section to train on")
-    if valid is not None and len(libs) - len(valid) == 1: warnings.warn(f"validation takes {valid}: the model trains on one section only ({sorted(set(libs) - set(valid))})")
     info = {'encoder': 'handcrafted', 'weights_sha256': ''}
     if encoder != 'handcrafted':
         if patches is None and Key.features_key(encoder) not in adata.obsm: raise GenomorphError(f"no patches to encode with {encoder!r}", fix="give spots with images")
@@ -970,7 +969,7 @@ def cli_expr_generate(argv=None):
     _say(f"wrote {a.out}: {g.n_obs} {a.by}s x {g.n_vars} genes")
     return 0
 
-# %% ../../nbs/46_exp_apply.ipynb #d72f0afa
+# %% ../../nbs/46_exp_apply.ipynb #487b3c4d
 def _expression_arg(v, table_path, *, flag='--expression'):
     "`(table, groups, source)` of `--expression real|FILE`, or `(None, None, '')`."
     if v is None: return None, None, ''
@@ -1045,9 +1044,10 @@ def cli_heads_predict(argv=None):
         if ok.sum() >= 2:
             ci = concordance_index(o[Key.obs.time].values[ok], df['risk'].values[ok], o[Key.obs.event].values[ok].astype(int))
             msg = f"C-index on the {int(ok.sum())} cases with outcomes: {ci:.3f}"
-            if 'survival_lower_bound' in df:
-                ev = o[Key.obs.event].values[ok] == 1
-                if ev.any(): msg += f"; lower bound below the event time for {np.mean(df['survival_lower_bound'].values[ok][ev] <= o[Key.obs.time].values[ok][ev]):.2f} of events"
+            if 'survival_lower_bound' in df and h.lpb is not None:   # P(T >= bound), censoring-weighted (IPCW), the quantity the bound guarantees
+                from genomorph.conformal import lpb_coverage
+                cv = lpb_coverage(df['survival_lower_bound'].values[ok], o[Key.obs.time].values[ok], o[Key.obs.event].values[ok].astype(int), c0=h.lpb.c0_).loc['all', 'coverage']
+                msg += f"; survival lower-bound coverage {cv:.3f} (target {1 - h.config['conformal']['alpha']:.2f})"
             _say(msg)
     if figs is not None:
         import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt

@@ -17,7 +17,7 @@ from ..spot import MIN_COUNTS, SPOT_MODELS, RINGS, fit_spot, predict_spot, spot_
 __all__ = ['evaluate_spots', 'leave_one_out', 'run_protocol', 'spot_eval', 'plot_spatial_prediction', 'plot_pcc_vs_mean',
            'bench_spot', 'pick_genes', 'demo_spot', 'load_her2st_patches', 'cli_spot_eval']
 
-# %% ../../nbs/41_exp_spot.ipynb #230a7ed0
+# %% ../../nbs/41_exp_spot.ipynb #0e97961f
 def evaluate_spots(adata, # AnnData of raw counts with obs['library_id']
                    pred=None, # Predictions (n_spots, n_genes) for `genes`; None: read `layers[Key.pred_layer(name)]`
                    *,
@@ -61,14 +61,18 @@ def evaluate_spots(adata, # AnnData of raw counts with obs['library_id']
         if m.sum() < min_spots: continue
         y, p = Y[m], Pr[m]
         r = gene_pearson(y, p)
+        flat = lambda v: np.asarray(v, np.float64).std(0) <= 1e-5 * (1 + np.abs(np.asarray(v, np.float64).mean(0)))   # constant up to float32 rounding
+        flat_y, flat_p = flat(y), flat(p)
+        r = np.where(flat_y, np.nan, np.where(flat_p, 0., r))   # constant measured: not scorable; constant predicted: scores 0
         secs[s] = dict(pcc_mean=nm(r), pcc_hvg50=nm(r[ih]), pcc_heg50=nm(r[ie]), mse=float(((y - p)**2).mean()),
-                       mae=float(np.abs(y - p).mean()), n_genes_dropped=int(np.isnan(r).sum()), n_spots=int(m.sum()))
+                       mae=float(np.abs(y - p).mean()), n_genes_dropped=int(flat_y.sum()), n_genes_constant_pred=int((flat_p & ~flat_y).sum()), n_spots=int(m.sum()))
         rows.append(pd.DataFrame({'section': s, 'gene': genes, 'pcc': r, 'mean_expr': y.mean(0), 'var_expr': y.var(0),
                                   'hvg50': gi.isin(hvg[:n_top]), 'heg50': gi.isin(heg[:n_top])}))
     if not secs: raise GenomorphError(f"no test section has at least {min_spots} scored spots", fix="check the test sections")
     keys = ('pcc_mean', 'pcc_hvg50', 'pcc_heg50', 'mse', 'mae')
     mean = {k: float(np.nanmean([v[k] for v in secs.values()])) for k in keys}
     mean['n_genes_dropped'] = int(sum(v['n_genes_dropped'] for v in secs.values()))
+    mean['n_genes_constant_pred'] = int(sum(v['n_genes_constant_pred'] for v in secs.values()))
     return {'sections': secs, 'mean': mean, 'table': pd.concat(rows, ignore_index=True), 'n_low_umi': int((te & low).sum()),
             'n_spots': int(sc.sum()), 'hvg50': list(hvg[:n_top]), 'heg50': list(heg[:n_top])}
 
@@ -119,8 +123,8 @@ def run_protocol(adata, # AnnData of raw counts
                 if log: log(f"{'+'.join(test)} {m} (smooth {a_}): pcc_mean {ev['mean']['pcc_mean']:.3f}, pcc_hvg50 {ev['mean']['pcc_hvg50']:.3f}")
     return pd.DataFrame(rows)
 
-# %% ../../nbs/41_exp_spot.ipynb #a8194d2b
-_EVAL_KEYS = ('pcc_mean', 'pcc_hvg50', 'pcc_heg50', 'mse', 'mae', 'n_genes_dropped')
+# %% ../../nbs/41_exp_spot.ipynb #d802d67b
+_EVAL_KEYS = ('pcc_mean', 'pcc_hvg50', 'pcc_heg50', 'mse', 'mae', 'n_genes_dropped', 'n_genes_constant_pred')
 
 def spot_eval(adata, # AnnData of raw counts (all train and test sections)
               patches=None, # uint8 patches aligned with `adata`
@@ -139,11 +143,22 @@ def spot_eval(adata, # AnnData of raw counts (all train and test sections)
     reg = fit_spot(adata, patches, model=model, train=list(train), seed=seed, **fit_kw)
     bkw = {k: v for k, v in fit_kw.items() if k in ('feature_px', 'crop', 'encoder', 'min_counts', 'target_sum')}
     base = reg if model == 'probe' else fit_spot(adata, patches, model='probe', train=list(train), genes=reg.genes, seed=seed, **bkw)
+    a_ = float(reg.config.get('smooth', 0.))   # the model's smoothing, chosen on validation: the baseline gets exactly the same
     ekw = dict(genes=reg.genes, test=list(test), hvg=reg.config['hvg50'], heg=reg.config['heg50'], min_counts=reg.config['min_counts'])
-    ev, evb = evaluate_spots(adata, reg.predict(adata, patches), **ekw), evaluate_spots(adata, base.predict(adata, patches), **ekw)
-    secs = {s: {**{k: v[k] for k in _EVAL_KEYS}, 'baseline': {k: evb['sections'][s][k] for k in _EVAL_KEYS}} for s, v in ev['sections'].items()}
+    ev, ev0 = evaluate_spots(adata, reg.predict(adata, patches, smooth=a_), **ekw), evaluate_spots(adata, reg.predict(adata, patches, smooth=0.), **ekw)
+    evb, evb0 = evaluate_spots(adata, base.predict(adata, patches, smooth=a_), **ekw), evaluate_spots(adata, base.predict(adata, patches, smooth=0.), **ekw)
+    pick = lambda e, s: {k: e['sections'][s][k] for k in _EVAL_KEYS}
+    secs = {s: {**pick(ev, s), 'unsmoothed': pick(ev0, s), 'baseline': pick(evb, s), 'baseline_unsmoothed': pick(evb0, s)} for s in ev['sections']}
     table = pd.concat([ev['table'].assign(model=model), evb['table'].assign(model='probe_baseline')], ignore_index=True)
-    res = {'model': model, 'runtime_s': round(time.perf_counter() - t0, 2), 'sections': secs}
+    from genomorph import __version__
+    c = reg.config; ic = c.get('input_contract', {})
+    choices = {'train_sections': c.get('train_sections'), 'valid_sections': c.get('valid_sections'), 'test_sections': list(test),
+               'backbone': (c.get('backbone') or {}).get('arch'), 'rings': {'n_neighbors': c.get('n_neighbors'), 'radius': c.get('radius'), 'valid_pcc': c.get('radius_valid_pcc')} if c['arch'] == 'context' else None,
+               'smooth': a_, 'smooth_valid_pcc': c.get('smooth_valid_pcc'), 'smooth_applied_to_baseline': a_,
+               'epochs_max': c.get('training', {}).get('epochs'), 'epochs_run': c.get('epochs_run'), 'best_epoch': c.get('best_epoch'),
+               'encoder': ic.get('encoder') or c.get('encoder'), 'weights_sha256': ic.get('weights_sha256'), 'n_genes': len(reg.genes), 'min_counts': c.get('min_counts'),
+               'seed': seed, 'genomorph_version': __version__}
+    res = {'model': model, 'runtime_s': round(time.perf_counter() - t0, 2), 'sections': secs, 'choices': choices}
     return (res, table, reg) if return_model else (res, table)
 
 # %% ../../nbs/41_exp_spot.ipynb #5f42bb87
@@ -280,7 +295,7 @@ def demo_spot(out, # Output directory
     ctx['spot_model'] = reg
     return {**res, 'files': [str(f) for f in files]}
 
-# %% ../../nbs/41_exp_spot.ipynb #73455856
+# %% ../../nbs/41_exp_spot.ipynb #39cf5217
 def load_her2st_patches(root, # her2st root (ST-cnts/, ST-spotfiles/, ST-imgs/)
                         sections:list, # Section names to read
                         *,
@@ -356,6 +371,6 @@ def cli_spot_eval(argv=None):
         for n, f in figs.items(): save_figure(f, fd/n, overwrite=True, dpi=80); plt.close(f)
         print(f"figures in {fd}")
     for sec, v in res['sections'].items():
-        print(f"{sec}: {a.model} pcc_mean {v['pcc_mean']:.3f} pcc_hvg50 {v['pcc_hvg50']:.3f} | probe baseline pcc_mean {v['baseline']['pcc_mean']:.3f} pcc_hvg50 {v['baseline']['pcc_hvg50']:.3f}")
+        print(f"{sec}: {a.model} pcc_mean {v['pcc_mean']:.3f} pcc_hvg50 {v['pcc_hvg50']:.3f} | probe baseline (same smoothing) pcc_mean {v['baseline']['pcc_mean']:.3f} pcc_hvg50 {v['baseline']['pcc_hvg50']:.3f}")
     print(f"wrote {out} and {genes_csv} ({res['runtime_s']:.0f} s)")
     return 0
