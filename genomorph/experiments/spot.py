@@ -295,7 +295,7 @@ def demo_spot(out, # Output directory
     ctx['spot_model'] = reg
     return {**res, 'files': [str(f) for f in files]}
 
-# %% ../../nbs/41_exp_spot.ipynb #39cf5217
+# %% ../../nbs/41_exp_spot.ipynb #262b088c
 def load_her2st_patches(root, # her2st root (ST-cnts/, ST-spotfiles/, ST-imgs/)
                         sections:list, # Section names to read
                         *,
@@ -316,7 +316,11 @@ def cli_spot_eval(argv=None):
                                 "(and the handcrafted-feature probe baseline) on held-out sections: per-gene Pearson within each test section.")
     p.add_argument('--her2st', required=True, help="her2st root folder (ST-cnts/, ST-spotfiles/, ST-imgs/)")
     p.add_argument('--train', required=True, nargs='+', help="training sections, comma- or space-separated, e.g. C2,C3,C4 (validation is carved from them)")
-    p.add_argument('--test', required=True, nargs='+', help="test sections, e.g. C5")
+    p.add_argument('--test', nargs='+', default=None, help="test sections, e.g. C5 (--protocol split)")
+    p.add_argument('--protocol', choices=['split', 'loso', 'lopo'], default='split', help="split: train on --train, test on --test; loso / lopo: leave one section / one patient out over all of --train (and --test) (default: %(default)s)")
+    p.add_argument('--encoder', default='handcrafted', help="patch features: 'handcrafted' or an encoder preset (`genomorph encoders`; needs --weights); the probe baseline reads the same features (default: %(default)s)")
+    p.add_argument('--weights', default=None, help="local weights of --encoder (file or folder)")
+    p.add_argument('--allow-random-weights', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--model', default='context', choices=list(SPOT_MODELS), help="model to train (default: %(default)s)")
     p.add_argument('--out', required=True, help="output JSON file; the per-gene table goes to <out stem>_genes.csv")
     p.add_argument('--n-genes', type=int, default=250, help="panel size: top highly variable training genes (default: %(default)s)")
@@ -337,22 +341,49 @@ def cli_spot_eval(argv=None):
     from genomorph.model import resolve_device
     resolve_device(a.device)
     train, test = split_list(a.train), split_list(a.test)
-    if not train or not test: raise GenomorphError("--train and --test each need at least one section", fix="e.g. --train C2,C3,C4 --test C5")
+    if a.protocol == 'split' and (not train or not test): raise GenomorphError("--train and --test each need at least one section", fix="e.g. --train C2,C3,C4 --test C5, or --protocol loso")
+    if a.encoder != 'handcrafted' and a.weights is None and not a.allow_random_weights:
+        raise GenomorphError(f"--encoder {a.encoder} needs its weights", fix=f"pass --weights FILE (local weights of {a.encoder}; nothing is downloaded)")
     out = Path(a.out); genes_csv = out.with_name(out.stem + '_genes.csv')
     for f in (out, genes_csv):
         check_writable(f, overwrite=a.overwrite, flag='--out')
     if a.save_model: check_writable(a.save_model, overwrite=a.overwrite, flag='--save-model')
     if a.figures: check_writable(a.figures, kind='dir', flag='--figures')
-    print(f"spot-eval: training {a.model!r} on {','.join(train)} and scoring it (and the probe baseline) on {','.join(test)}; results -> {out}")
+    what = f"on {','.join(train)} and scoring it (and the probe baseline) on {','.join(test)}" if a.protocol == 'split' else f"{a.protocol} over {','.join(train + test)} (with the probe baseline)"
+    print(f"spot-eval: training {a.model!r} {what}; results -> {out}")
     t0 = time.perf_counter()
     adata, patches = load_her2st_patches(a.her2st, train + test, patch_um=a.patch_um, patch_px=a.patch_px)
+    enc = {'encoder': 'handcrafted', 'weights_sha256': ''}
+    if a.encoder != 'handcrafted':   # every patch encoded once with the real weights; model and baseline read the same features
+        from genomorph.experiments.apply import encode_spots
+        enc = encode_spots(adata, patches, encoder=a.encoder, weights=a.weights, allow_random_weights=a.allow_random_weights, device=a.device)
     try: smooth = a.smooth if a.smooth == 'auto' else float(a.smooth)
     except ValueError: raise GenomorphError(f"--smooth {a.smooth!r}", fix="pass a number in [0, 1] or 'auto'") from None
     fit_kw = dict(n_genes=a.n_genes, min_counts=a.min_counts, smooth=smooth, crop=None, patch_um=a.patch_um, device=a.device)
     if a.model == 'context' and a.backbone != 'none': fit_kw['backbone'] = a.backbone
     if a.model == 'context': fit_kw.update({'radius': 'auto'} if a.rings == 'auto' else dict(zip(('n_neighbors', 'radius'), RINGS[int(a.rings) - 1])))
     if a.epochs: fit_kw['epochs'] = a.epochs
+    if a.encoder != 'handcrafted': fit_kw.update(encoder=a.encoder, feature_px=None)
+    if a.protocol != 'split':
+        if a.save_model: raise GenomorphError("--save-model with --protocol loso/lopo: there is one model per fold", fix="use --protocol split to save a model, or genomorph spot-train")
+        by = 'section' if a.protocol == 'loso' else 'patient'
+        kw_m = {k: v for k, v in fit_kw.items() if k != 'smooth'}
+        kw_b = {k: v for k, v in kw_m.items() if k in ('n_genes', 'min_counts', 'crop', 'encoder', 'feature_px', 'patch_um', 'device')}   # the probe: same panel size and features
+        parts = [run_protocol(adata, patches, by=by, models=(a.model,), sections=train + test, smooth='auto', log=print, seed=a.seed, **kw_m)]
+        if a.model != 'probe': parts.append(run_protocol(adata, patches, by=by, models=('probe',), sections=train + test, smooth='auto', log=print, seed=a.seed, **kw_b))
+        tab = pd.concat(parts, ignore_index=True)
+        mean = tab.groupby('model')[['pcc_mean', 'pcc_hvg50', 'pcc_heg50', 'mse', 'mae']].mean()
+        from genomorph import __version__
+        res = {'model': a.model, 'protocol': a.protocol, 'runtime_s': round(time.perf_counter() - t0, 2), 'folds': tab.to_dict(orient='records'),
+               'mean': {m: r.to_dict() for m, r in mean.iterrows()},
+               'choices': {'sections': train + test, 'smooth': 'chosen on each fold\'s validation sections, per model', 'encoder': enc['encoder'], 'weights_sha256': enc['weights_sha256'],
+                           'seed': a.seed, 'genomorph_version': __version__}}
+        save_json(res, out, overwrite=a.overwrite); save_csv(tab, genes_csv.with_name(out.stem + '_folds.csv'), overwrite=a.overwrite, index=False)
+        for m, r in mean.iterrows(): print(f"{m}: mean over folds pcc_mean {r['pcc_mean']:.3f} pcc_hvg50 {r['pcc_hvg50']:.3f}")
+        print(f"wrote {out} ({res['runtime_s']:.0f} s)"); return 0
     res, table, reg = spot_eval(adata, patches, train=train, test=test, model=a.model, seed=a.seed, return_model=True, **fit_kw)
+    res['choices'].update(encoder=enc['encoder'], weights_sha256=enc['weights_sha256'] or None)
+    if enc['weights_sha256']: reg.config['input_contract'].update(encoder=enc['encoder'], weights_sha256=enc['weights_sha256'])
     res['runtime_s'] = round(time.perf_counter() - t0, 2)
     save_json(res, out, overwrite=a.overwrite)
     save_csv(table, genes_csv, overwrite=a.overwrite, index=False)
