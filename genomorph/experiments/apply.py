@@ -101,10 +101,15 @@ def blank_fraction(tiles, # uint8 tiles (n, P, P, 3)
     if frac > warn_above: warnings.warn(f"{frac:.0%} of {what} are blank or uniform (all black, all white or flat): the model has nothing to read in them")
     return frac
 
-# %% ../../nbs/46_exp_apply.ipynb #cd5db045
+# %% ../../nbs/46_exp_apply.ipynb #8eee700d
 def _read_csv_any(path):
     from genomorph.datasets import _read_table
     return _read_table(path, 'expression table')
+
+def _slide_map(df:pd.DataFrame, case_col:str='case_id')->dict|None:
+    "`{slide stem: case}` from a table's `slide_id` column (PORPOISE tables have one), else `None`."
+    if 'slide_id' not in df.columns or case_col not in df.columns: return None
+    return {Path(str(s)).stem: str(c) for s, c in zip(df['slide_id'], df[case_col])}
 
 def read_expression(src, # .h5ad, PORPOISE-style TCGA table (.csv/.csv.zip), CSV (cases x genes, or genes x samples when `genes` is given), or .npy
                     *,
@@ -504,7 +509,7 @@ class CalibratedHeads(DecisionHeads):
         if c: df.attrs['alpha'] = c['alpha']
         return df
 
-# %% ../../nbs/46_exp_apply.ipynb #edc68c14
+# %% ../../nbs/46_exp_apply.ipynb #e43b82c7
 def read_outcomes(table, # PORPOISE-style TCGA table, or a CSV with a case/patient id column, survival_time (or survival_months) and event (or censorship)
                   clinical=None, # Clinical CSV with grades (TCGA: `genomorph.datasets.tcga_grades`)
                   *,
@@ -521,7 +526,7 @@ def read_outcomes(table, # PORPOISE-style TCGA table, or a CSV with a case/patie
     if 'event' in df.columns: ev = df['event'].astype(int)
     elif 'censorship' in df.columns: ev = 1 - df['censorship'].astype(int)
     else: raise GenomorphError(f"{flag} {p.name} has no event column", fix="add event (1 = event observed) or censorship (1 = censored)")
-    s2c = {Path(str(s)).stem: str(c) for s, c in zip(df['slide_id'], df[idc])} if 'slide_id' in df.columns else None
+    s2c = _slide_map(df, idc)
     out = pd.DataFrame({Key.obs.time: df[tcol].astype(float).values, Key.obs.event: ev.values}, index=df[idc].astype(str).values)
     labels = []
     if clinical is not None:
@@ -623,21 +628,26 @@ def heads_cases(model:CalibratedHeads, # Trained or loaded model
         if known is None:   # no case list: one case per slide, or per TCGA case id
             tc = re.compile(r'^(TCGA-[A-Z0-9]{2}-[A-Z0-9]{4})'); known = sorted({(tc.match(s).group(1) if tc.match(s) else s) for s in bags})
         cb = _case_bags(bags, known, slide_to_case); ids = sorted(cb)
-        feats = [((cb[c][0] - np.asarray(cfg['features']['mean'])) / np.asarray(cfg['features']['std'])).astype(np.float32) for c in ids]
         warn_shift(np.concatenate([cb[c][0] for c in ids]), cfg['features']['mean'], cfg['features']['std'], what='the slide features')
     else: cb = {}
+    X = feats = None
     if expression is not None:
         ids = sorted(set(ids) & set(expression.index.astype(str))) if ids is not None else sorted(expression.index.astype(str))
-        if bags is not None: feats = [((cb[c][0] - np.asarray(cfg['features']['mean'])) / np.asarray(cfg['features']['std'])).astype(np.float32) for c in ids]
         X = _expr_matrix(cfg, expression, ids)
+    if bags is not None:   # scaled once, for the final case list
+        feats = [((cb[c][0] - np.asarray(cfg['features']['mean'])) / np.asarray(cfg['features']['std'])).astype(np.float32) for c in ids]
     if not ids: raise GenomorphError("no case has every input the model needs", fix="check that --features and --expression name the same cases")
     n = len(ids)
-    return Cases(np.array(ids), np.zeros(n), np.zeros(n, int), -np.ones(n, int), feats if bags is not None else None, X if expression is not None else None, None), {c: cb.get(c, (None, []))[1] for c in ids}
+    return Cases(np.array(ids), np.zeros(n), np.zeros(n, int), -np.ones(n, int), feats, X, None), {c: cb.get(c, (None, []))[1] for c in ids}
 
-# %% ../../nbs/46_exp_apply.ipynb #7d5c2a3a
+# %% ../../nbs/46_exp_apply.ipynb #32ca9c7f
+def _stub(cfg:dict):
+    "A family model object whose `config` is `cfg` (restored, no network yet), for its `build`."
+    klass = MODELS[cfg['class']]; obj = klass.__new__(klass); obj.config = cfg; obj._restore(); return obj
+
 def _sub_model(cfg:dict, net:nn.Module):
     "A family model object around `net`, rebuilt from its saved config."
-    klass = MODELS[cfg['class']]; obj = klass.__new__(klass); obj.config = cfg; obj._restore(); obj.net = net.eval(); return obj
+    obj = _stub(cfg); obj.net = net.eval(); return obj
 
 class TileGenerator(GenomorphModel):
     "Expression → H&E tiles: an expression encoder (CLIP or β-VAE) and a generator (diffusion or GAN) saved as one model."
@@ -654,8 +664,7 @@ class TileGenerator(GenomorphModel):
         self.config = {'generator': kind, 'genes': list(map(str, genes)), 'encoder_config': cfg(encoder), 'generator_config': cfg(generator), 'info': dict(info or {})}
         self.net = nn.ModuleDict({'encoder': encoder.net, 'generator': generator.net}); self._restore()
     def build(self)->nn.Module:
-        b = lambda c: _sub_model(c, MODELS[c['class']].build(_stub(c)))
-        return nn.ModuleDict({'encoder': b(self.config['encoder_config']).net, 'generator': b(self.config['generator_config']).net})
+        return nn.ModuleDict({k: _stub(self.config[f'{k}_config']).build() for k in ('encoder', 'generator')})
     def _restore(self):
         self.genes = self.config['genes']
     def _parts(self):
@@ -679,10 +688,6 @@ class TileGenerator(GenomorphModel):
         if d is not None and c.shape[1] != d: raise GenomorphError(f"conditions have {c.shape[1]} dimensions, the generator expects {d}", fix="pass embeddings of this model's encoder (--encoded), or expression without --encoded")
         x = gen.generate(c, seed=seed, steps=steps, guidance=guidance) if self.kind == 'diffusion' else gen.generate(c, seed=seed)
         return to_uint8(x)
-
-def _stub(cfg):
-    "An object whose `config` is `cfg`, for a family's `build`."
-    klass = MODELS[cfg['class']]; obj = klass.__new__(klass); obj.config = cfg; obj._restore(); return obj
 
 # %% ../../nbs/46_exp_apply.ipynb #2dbccbce
 def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by it)
@@ -905,7 +910,7 @@ def cli_spot_predict(argv=None):
     _say(f"wrote {', '.join(map(str, files))}: {out.n_obs} spots/tiles x {out.n_vars} genes")
     return 0
 
-# %% ../../nbs/46_exp_apply.ipynb #3ea996b8
+# %% ../../nbs/46_exp_apply.ipynb #e6b239a7
 def cli_expr_train(argv=None):
     "`genomorph expr-train`: train the slide -> bulk expression diffusion model (PathGen) and save it."
     p = argparse.ArgumentParser(prog='genomorph expr-train', description="Train the gene-family diffusion model (PathGen-style) from slide features to the bulk "
@@ -928,9 +933,7 @@ def cli_expr_train(argv=None):
     table, groups = read_expression(a.expression)
     s2c = None
     if Path(a.expression).suffix.lower() in ('.csv', '.zip', '.gz'):
-        try:
-            raw = _read_csv_any(a.expression)
-            if 'slide_id' in raw.columns and 'case_id' in raw.columns: s2c = {Path(str(s)).stem: str(c) for s, c in zip(raw['slide_id'], raw['case_id'])}
+        try: s2c = _slide_map(_read_csv_any(a.expression))
         except GenomorphError: pass
     dm = train_expression(bags, contract, table, groups=groups, signatures=a.signatures, valid_frac=a.valid_frac, slide_to_case=s2c, epochs=a.epochs, bs=a.bs,
                           d_model=a.d_model, device=a.device, seed=a.seed, progress=True, source=f'expression:{Path(a.expression).name}')
@@ -963,7 +966,7 @@ def cli_expr_generate(argv=None):
         if not Path(a.cases).is_file(): raise GenomorphError(f"--cases {a.cases}: file not found", fix="check the path given to --cases")
         t = _read_csv_any(a.cases); col = next((c for c in ('case_id', 'patient_id') if c in t.columns), t.columns[0])
         cases = list(t[col].astype(str).unique())
-        if 'slide_id' in t.columns: s2c = {Path(str(x)).stem: str(c) for x, c in zip(t['slide_id'], t[col])}
+        s2c = _slide_map(t, col)
     g = generate_expression(dm, bags, contract, n_samples=a.samples, steps=a.steps, seed=a.seed, by=a.by, cases=cases, slide_to_case=s2c)
     _write_h5ad(g, a.out, a.overwrite)
     _say(f"wrote {a.out}: {g.n_obs} {a.by}s x {g.n_vars} genes")
