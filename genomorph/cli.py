@@ -11,7 +11,7 @@ from .core import GenomorphError
 # %% auto #0
 __all__ = ['COMMANDS', 'BENCHES', 'DEMO_STAGES', 'run_demo', 'run_bench', 'cli_demo', 'cli_bench', 'cli_fix', 'main']
 
-# %% ../nbs/50_cli.ipynb #169405f3
+# %% ../nbs/50_cli.ipynb #8e4ba5f4
 COMMANDS = {  # command: ('module:function', one-line help)
     'demo': ('genomorph.cli:cli_demo', 'run the main job on the built-in synthetic data and save its figures'),
     'bench': ('genomorph.cli:cli_bench', 'run a benchmark and print its figures as one JSON object'),
@@ -32,6 +32,7 @@ COMMANDS = {  # command: ('module:function', one-line help)
     'spot-eval': ('genomorph.experiments.spot:cli_spot_eval', 'train a spot regressor on her2st sections and evaluate it on others'),
     'diffusion-eval': ('genomorph.experiments.diffusion:cli_diffusion_eval', 'train and evaluate the expression diffusion model'),
     'survival-eval': ('genomorph.experiments.heads:cli_survival_eval', 'cross-validate survival and grade models on a TCGA table'),
+    'pathgen-eval': ('genomorph.experiments.heads:cli_pathgen_eval', "PathGen's protocol: six arms, out-of-fold generated expression, bootstrap intervals"),
     'imagegen-eval': ('genomorph.experiments.imagegen:cli_imagegen_eval', 'train and evaluate expression-to-image generators'),
 }
 BENCHES = {  # benchmark: ('module:function', one-line help)

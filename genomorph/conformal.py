@@ -10,8 +10,8 @@ from .core import GenomorphError, check_array
 
 # %% auto #0
 __all__ = ['UNKNOWN', 'ProbaClassifier', 'GradeConformal', 'set_coverage', 'toy_classification', 'km_censoring',
-           'survival_weights', 'weighted_quantile', 'SurvivalLPB', 'lpb_coverage', 'toy_survival', 'TimeBinConformal',
-           'plot_coverage']
+           'survival_weights', 'weighted_quantile', 'CoxCensoring', 'SurvivalLPB', 'lpb_coverage', 'toy_survival',
+           'toy_survival_covariate', 'TimeBinConformal', 'plot_coverage']
 
 # %% ../nbs/13_conformal.ipynb #e2166173
 def _check_proba(p, name='probabilities'):
@@ -50,7 +50,7 @@ class ProbaClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X): return np.asarray(X, float)   # validated by the callers (MAPIE probes it with zeros)
     def predict(self, X): return self.predict_proba(X).argmax(1)
 
-# %% ../nbs/13_conformal.ipynb #f8d77708
+# %% ../nbs/13_conformal.ipynb #cbc82690
 class GradeConformal:
     "Split-conformal grade prediction sets from a model's calibration probabilities (MAPIE, prefit)."
     def __init__(self,
@@ -58,20 +58,38 @@ class GradeConformal:
                  method:str='lac', # Conformity score: 'lac' or 'aps'
                  randomized:bool=True, # APS only: randomise the last label (exact rather than conservative coverage)
                  seed:int=0, # Random state for randomised APS
+                 mondrian:str|None=None, # None: one calibration; 'class': class-conditional (coverage per true grade, LAC); 'group': one calibration per group of `fit(groups=)`
                 ):
         if method not in ('lac', 'aps'): raise GenomorphError(f"unknown conformal method {method!r}", fix="use 'lac' or 'aps'")
-        self.alpha, self.method, self.randomized, self.seed = _check_alpha(alpha), method, randomized, seed
+        if mondrian not in (None, 'class', 'group'): raise GenomorphError(f"mondrian={mondrian!r}", fix="use None, 'class' or 'group'")
+        if mondrian == 'class' and method != 'lac': raise GenomorphError("class-conditional sets are built with the LAC score", fix="use method='lac' with mondrian='class'")
+        self.alpha, self.method, self.randomized, self.seed, self.mondrian = _check_alpha(alpha), method, randomized, seed, mondrian
 
     def fit(self, p_calib, # (n, K) class probabilities on calibration patients (not used in training)
-            y_calib, # (n,) true grades, 0-based
+            y_calib, # (n,) true grades, 0-based; -1 = unknown (left out, counted)
+            groups=None, # (n,) group of each calibration patient (sex, age band, cohort...), for mondrian='group'
            ):
         "Calibrate on held-out patients."
         import warnings
         from mapie.classification import SplitConformalClassifier
         p = _check_proba(p_calib, 'p_calib'); y = _check_labels(y_calib, len(p), p.shape[1], 'y_calib', unknown=True)
+        if (self.mondrian == 'group') != (groups is not None):
+            raise GenomorphError("groups= goes with mondrian='group'", fix="pass GradeConformal(mondrian='group') and fit(..., groups=...), or neither")
         known = y != UNKNOWN; self.n_unknown_ = int((~known).sum()); p, y = p[known], y[known]   # unknown grades cannot calibrate
-        _check_alpha(self.alpha, len(y))
         self.n_classes_ = p.shape[1]
+        if self.mondrian == 'group':
+            g = np.asarray(groups).astype(str)
+            if len(g) != len(known): raise GenomorphError(f"groups has {len(g)} entries, expected {len(known)}", fix="pass one group per calibration patient")
+            g = g[known]
+            self.groups_ = {v: GradeConformal(self.alpha, self.method, self.randomized, self.seed).fit(p[g == v], y[g == v]) for v in sorted(pd.unique(g))}
+            return self
+        if self.mondrian == 'class':   # per class k: the conformal quantile of 1 - p_k over calibration patients of class k
+            self.q_class_ = np.full(self.n_classes_, np.inf); self.n_class_ = np.bincount(y, minlength=self.n_classes_)
+            for k in range(self.n_classes_):
+                sk = np.sort(1 - p[y == k, k]); n = len(sk); j = int(np.ceil((n + 1) * (1 - self.alpha))) - 1
+                if j < n: self.q_class_[k] = sk[j]   # too few patients of class k: the class is always in the set
+            return self
+        _check_alpha(self.alpha, len(y))
         self.mapie_ = SplitConformalClassifier(ProbaClassifier(self.n_classes_).fit(), confidence_level=1-self.alpha,
                                                conformity_score=self.method, prefit=True, random_state=self.seed)
         with warnings.catch_warnings():
@@ -80,11 +98,21 @@ class GradeConformal:
         return self
 
     def predict_sets(self, p, # (n, K) class probabilities of new patients
+                     groups=None, # (n,) their groups (mondrian='group')
                     )->np.ndarray:
         "Boolean (n, K) prediction sets."
-        if not hasattr(self, 'mapie_'): raise GenomorphError("GradeConformal is not calibrated", fix="call .fit(p_calib, y_calib) first")
+        if not any(hasattr(self, a) for a in ('mapie_', 'q_class_', 'groups_')): raise GenomorphError("GradeConformal is not calibrated", fix="call .fit(p_calib, y_calib) first")
         p = _check_proba(p)
         if p.shape[1] != self.n_classes_: raise GenomorphError(f"probabilities have {p.shape[1]} classes, calibration had {self.n_classes_}", fix="use the same model and classes")
+        if self.mondrian == 'class': return (1 - p) <= self.q_class_[None] + 1e-12
+        if self.mondrian == 'group':
+            if groups is None: raise GenomorphError("this GradeConformal was calibrated per group", fix="pass groups= (one per patient) to predict_sets")
+            g = np.asarray(groups).astype(str); bad = sorted(set(g) - set(self.groups_))
+            if len(g) != len(p): raise GenomorphError(f"groups has {len(g)} entries, expected {len(p)}", fix="pass one group per patient")
+            if bad: raise GenomorphError(f"groups {bad[:3]} had no calibration patients", fix=f"calibrate on every group (have {list(self.groups_)[:5]})")
+            out = np.zeros(p.shape, bool)
+            for v, m in self.groups_.items(): out[g == v] = m.predict_sets(p[g == v])
+            return out
         kw = {'include_last_label': 'randomized'} if (self.method == 'aps' and self.randomized) else None
         _, s = self.mapie_.predict_set(p, conformity_score_params=kw)
         return np.asarray(s[:, :, 0], bool)
@@ -211,16 +239,67 @@ def weighted_quantile(scores, # (n,) calibration scores
     j = np.searchsorted(cum, 1 - alpha - 1e-12)
     return float(s[j]) if j < len(s) else np.inf
 
-# %% ../nbs/13_conformal.ipynb #16920cae
+# %% ../nbs/13_conformal.ipynb #35c7bfb3
+class CoxCensoring:
+    "Censoring model conditional on covariates: a Cox model of the censoring time (lifelines), `G(t | x) = P(C >= t | x)`."
+    def __init__(self, penalizer:float=0.01): # Ridge penalty of the Cox fit (lifelines `penalizer`)
+        self.penalizer = penalizer
+    def fit(self, time, # (n,) observed times min(T, C)
+            event, # (n,) 1 = event (so 0 = censoring observed)
+            X, # (n, d) covariates (no NaN)
+           ):
+        "Fit the censoring hazard on the calibration patients."
+        from lifelines import CoxPHFitter
+        t = check_array(time, 'time', ndim=1).astype(float); e = check_array(event, 'event', ndim=1).astype(int)
+        X = check_array(X, 'X', ndim=2).astype(float)
+        if len(X) != len(t): raise GenomorphError(f"X has {len(X)} rows, time {len(t)}", fix="pass the covariates of the same patients")
+        if (e == 1).all(): raise GenomorphError("no calibration patient is censored, so a censoring model cannot be fitted", fix="use censoring='km' (no censoring: weights 1)")
+        self.keep_ = np.flatnonzero(X.std(0) > 1e-8)   # constant covariates (e.g. sex in a one-sex cohort) carry nothing and stop the fit
+        self.cols_ = [f'x{j}' for j in self.keep_]; self.cph_, self.km_, self.note_ = None, None, None
+        if len(self.keep_):
+            from lifelines.exceptions import ConvergenceError
+            df = pd.DataFrame(X[:, self.keep_], columns=self.cols_).assign(_t=t, _c=1 - e)
+            for pen in dict.fromkeys((self.penalizer, 0.1, 1.0)):   # a stronger ridge when the fit does not converge
+                try:
+                    import warnings
+                    with warnings.catch_warnings():
+                        warnings.simplefilter('ignore'); self.cph_ = CoxPHFitter(penalizer=pen).fit(df, '_t', '_c')
+                    self.penalizer_ = pen; break
+                except (ConvergenceError, np.linalg.LinAlgError): continue
+        if self.cph_ is None:   # nothing to condition on, or no convergence: the marginal Kaplan-Meier, said so in `note_`
+            self.km_ = km_censoring(t, e); self.note_ = 'no usable covariate or no convergence: marginal Kaplan-Meier censoring'
+            return self
+        b = self.cph_.baseline_cumulative_hazard_
+        self.t_, self.H_ = b.index.to_numpy(float), b.to_numpy(float)[:, 0]
+        return self
+    def survival(self, t, # (n,) times
+                 X, # (n, d) covariates, one row per time
+                )->np.ndarray:
+        "`P(C >= t | x)` row by row (left-continuous: censoring strictly before `t`)."
+        X = check_array(X, 'X', ndim=2).astype(float); t = np.broadcast_to(np.asarray(t, float), (len(X),))
+        if self.cph_ is None: return np.asarray(self.km_(t), float)
+        j = np.searchsorted(self.t_, t, side='left') - 1
+        H = np.where(j >= 0, self.H_[np.maximum(j, 0)], 0.)
+        ph = self.cph_.predict_partial_hazard(pd.DataFrame(X[:, self.keep_], columns=self.cols_)).to_numpy(float)
+        return np.exp(-H * ph)
+    def for_rows(self, X)->callable:
+        "`G(s, i)` for patients whose covariates are the rows of `X` (the form `survival_weights(G=...)` takes)."
+        X = np.asarray(X, float)
+        return lambda s, i: self.survival(s, X[np.asarray(i)])
+
 class SurvivalLPB:
-    "Censoring-aware conformal lower predictive bound on survival time."
+    "Censoring-aware conformal lower predictive bound on survival time (censoring weights marginal, or conditional on covariates)."
     def __init__(self,
                  alpha:float=0.1, # Miscoverage: P(T >= L(X)) >= 1 - alpha
                  c0:float|None=None, # Threshold; default the 0.9 quantile of observed calibration times
                  score:str='log', # 'log' (multiplicative) or 'diff' (additive)
+                 censoring='km', # Censoring model of the weights: 'km' (marginal Kaplan-Meier), 'cox' (Cox model of C given `X`), or a fitted `CoxCensoring`
+                 max_weight:float=20., # Weights are clipped at this value (1 / P(C >= t | x) explodes where censoring is heavy)
                 ):
         if score not in ('log', 'diff'): raise GenomorphError(f"unknown score {score!r}", fix="use 'log' or 'diff'")
-        self.alpha, self.c0, self.score = _check_alpha(alpha), c0, score
+        if not (censoring in ('km', 'cox') or isinstance(censoring, CoxCensoring)): raise GenomorphError(f"censoring={censoring!r}", fix="use 'km', 'cox' or a CoxCensoring")
+        if not max_weight >= 1: raise GenomorphError(f"max_weight={max_weight} must be >= 1", fix="pass e.g. max_weight=20")
+        self.alpha, self.c0, self.score, self.censoring, self.max_weight = _check_alpha(alpha), c0, score, censoring, float(max_weight)
 
     def _s(self, q, t):
         return np.log(np.maximum(q, 1e-8)) - np.log(np.maximum(t, 1e-8)) if self.score == 'log' else q - t
@@ -229,27 +308,51 @@ class SurvivalLPB:
             time, # (n,) observed times min(T, C)
             event, # (n,) 1 = event, 0 = censored
             *,
+            X=None, # (n, d) covariates of the calibration patients (needed by censoring='cox')
             censor_time=None, # (n,) censoring times when known for everyone (Candès et al.)
-            G=None, # Censoring survival function (default Kaplan-Meier on the calibration data)
+            G=None, # Censoring survival function (overrides `censoring`)
            ):
         "Calibrate on held-out patients."
         q = check_array(q_calib, 'q_calib', ndim=1).astype(float)
         t = check_array(time, 'time', ndim=1)
         if len(q) != len(t): raise GenomorphError(f"q_calib has {len(q)} entries, time {len(t)}", fix="pass predictions for the same calibration patients")
         c0 = float(np.quantile(t, 0.9)) if self.c0 is None else float(self.c0)
+        self.cens_ = None
+        if G is None and not (isinstance(self.censoring, str) and self.censoring == 'km'):
+            if X is None: raise GenomorphError("censoring='cox' needs the calibration patients' covariates", fix="pass X= (e.g. age, sex), or use censoring='km'")
+            self.cens_ = self.censoring if isinstance(self.censoring, CoxCensoring) else CoxCensoring().fit(t, event, X)
+            G = self.cens_.for_rows(X)
         target, w = survival_weights(t, event, c0=c0, censor_time=censor_time, G=G)
+        w = np.minimum(w, self.max_weight)
         _check_alpha(self.alpha, int((w > 0).sum()))
-        self.c0_, self.eta_ = c0, weighted_quantile(self._s(q, target), w, alpha=self.alpha)
-        self.n_used_ = int((w > 0).sum())
+        s = self._s(q, target); keep = w > 0; o = np.argsort(s[keep])
+        self.scores_, self.cumw_ = s[keep][o], np.cumsum(w[keep][o])
+        self.c0_, self.eta_ = c0, weighted_quantile(s, w, alpha=self.alpha)
+        self.n_used_ = int(keep.sum())
         return self
 
+    def eta(self, q=None, # (n,) predicted quantiles of new patients
+            X=None, # (n, d) their covariates (covariate-aware censoring: each patient's own test weight)
+           )->np.ndarray:
+        "The conformal quantile of the scores for each new patient (one value for all under the marginal model)."
+        if self.cens_ is None or X is None: return np.asarray(self.eta_)
+        # the test point's weight is 1 / P(C >= T ∧ c0 | x); it matters where T ∧ c0 is near the bound, so it is read at the
+        # marginal bound min(q e^-eta, c0) (one plug-in step; 1 / P(C >= c0 | x), its worst case, over-covers)
+        L0 = np.minimum(q*np.exp(-self.eta_) if self.score == 'log' else q - self.eta_, self.c0_)
+        wt = np.minimum(1 / np.maximum(self.cens_.survival(np.maximum(L0, 0), X), 1e-12), self.max_weight)
+        j = np.searchsorted(self.cumw_, (1 - self.alpha) * (self.cumw_[-1] + wt) - 1e-12)   # weighted quantile with the test point's mass at +inf
+        return np.where(j < len(self.scores_), self.scores_[np.minimum(j, len(self.scores_) - 1)], np.inf)
+
     def predict(self, q, # (n,) predicted low quantile of T for new patients
+                X=None, # (n, d) their covariates (used by the covariate-aware censoring model)
                )->np.ndarray:
         "Lower bounds L(x) (0 when the calibration set is too small to bound anything)."
         if not hasattr(self, 'eta_'): raise GenomorphError("SurvivalLPB is not calibrated", fix="call .fit(...) first")
         q = check_array(q, 'q', ndim=1).astype(float)
-        L = q*np.exp(-self.eta_) if self.score == 'log' else q - self.eta_
-        return np.clip(np.nan_to_num(L, nan=0.), 0, self.c0_)
+        if self.cens_ is not None and X is None: raise GenomorphError("this bound was calibrated with a covariate-aware censoring model", fix="pass X= (the new patients' covariates)")
+        eta = self.eta(q, None if X is None else check_array(X, 'X', ndim=2, shape=(len(q), None)).astype(float))
+        L = q*np.exp(-eta) if self.score == 'log' else q - eta
+        return np.clip(np.nan_to_num(L, nan=0., neginf=0.), 0, self.c0_)
 
 # %% ../nbs/13_conformal.ipynb #5e3c1e39
 def lpb_coverage(lower, # (n,) lower bounds
@@ -278,6 +381,19 @@ def toy_survival(n:int, # Number of patients
     C = rng.exponential(1/censor_rate, size=n)*3
     q = np.exp(0.5*x + 0.6)   # a mis-specified low-quantile prediction
     return dict(x=x, T=T, C=C, time=np.minimum(T, C), event=(T <= C).astype(int), q=q)
+
+# %% ../nbs/13_conformal.ipynb #d3d23adc
+def toy_survival_covariate(n:int, # Number of patients
+                           *,
+                           slope:float=-1.5, # Log-hazard slope of censoring in x (0: censoring independent of x)
+                           rate:float=0.1, # Censoring hazard at x = 0
+                           seed:int=0, # Random seed
+                          )->dict:
+    "Toy censored world whose censoring depends on the covariate x: dict with x (n, 1), T, C, time, event and a model quantile q."
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n); T = np.exp(0.8*x + 0.5*rng.normal(size=n) + 1)
+    C = rng.exponential(1 / (rate * np.exp(slope * x)))
+    return dict(x=x[:, None], T=T, C=C, time=np.minimum(T, C), event=(T <= C).astype(int), q=np.exp(0.5*x + 0.6))
 
 # %% ../nbs/13_conformal.ipynb #a58c0f22
 class TimeBinConformal:

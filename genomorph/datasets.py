@@ -67,7 +67,7 @@ def fetch(name:str, # Dataset name in the registry
         except Exception as err: raise GenomorphError(f"cannot download {f['url']} ({type(err).__name__}: {err})", fix=f"check the network, or copy the file to {dest} by hand") from None
     return root
 
-# %% ../nbs/02_datasets.ipynb #ab9fc7fb
+# %% ../nbs/02_datasets.ipynb #e00a2dd5
 ST_PITCH_UM, ST_SPOT_UM = 200., 100.   # legacy ST: spot centre-to-centre distance and spot diameter
 LABEL = 'label'   # obs column: pathologist region label (her2st)
 
@@ -144,7 +144,7 @@ def her2st(root=None, # Local copy laid out like the release; `None`: fetch via 
            *,
            images:bool=True, # Load H&E images where present
            hires_px:int=2000, # Long side of the stored `hires` image
-           join:str='inner', # Genes: 'inner' (shared by all sections) or 'outer'
+           join:str='inner', # Genes: 'inner' (shared by all sections) or 'outer' (all genes; `var['measured_<section>']` says which section measured each)
            mpp:float|None=None, # Full-resolution µm/px; `None`: estimated from the spot grid
           ):
     "Read her2st sections into one AnnData (raw counts, spot coordinates, images, labels)."
@@ -163,6 +163,8 @@ def her2st(root=None, # Local copy laid out like the release; `None`: fetch via 
         a, lib, n = _her2st_section(root, s, images=images, hires_px=hires_px, mpp=mpp)
         parts.append(a); libs[s] = lib; dropped[s] = n
     out = ad.concat(parts, join=join, fill_value=0) if len(parts) > 1 else parts[0]
+    if join == 'outer':   # which section measured which gene: a gene panel can then come from training sections only (`spot.rank_genes`)
+        for s, a in zip(sections, parts): out.var[f'measured_{s}'] = out.var_names.isin(a.var_names)
     out.X = sp.csr_matrix(out.X, dtype=np.float32)
     out.layers[Key.layers.counts] = out.X.copy()
     out.obs[Key.obs.n_counts] = np.asarray(out.X.sum(1)).ravel().astype(np.float32)

@@ -17,7 +17,7 @@ __all__ = ['SPLIT_FOLD', 'SELECTED', 'REF_STAINS', 'REF_MAX_C', 'filter_spots', 
            'fold_assignments', 'split_groups', 'patient_split', 'section_split', 'select_genes', 'subset_genes',
            'read_signatures', 'gene_groups', 'family_genes', 'assign_gene_groups', 'GroupScaler', 'tissue_mask',
            'slide_tissue_mask', 'tile_grid', 'read_tiles', 'tiling_attrs', 'tile_slide', 'spot_patches',
-           'write_spot_patches', 'macenko_stains', 'MacenkoNormalizer', 'normalize_stain']
+           'write_spot_patches', 'pseudo_spots', 'macenko_stains', 'MacenkoNormalizer', 'normalize_stain']
 
 # %% ../nbs/04_pp.ipynb #c4767b42
 def _X(adata, layer=None):
@@ -597,6 +597,42 @@ def write_spot_patches(adata, # AnnData as in `spot_patches`
             w.append(spot_patches(sub, size_um=size_um, out_px=out_px, library_id=lib), coords=np.asarray(sub.obsm[Key.obsm.spatial]),
                      names=sub.obs_names, library_id=lib)
     return PatchStore(path)
+
+# %% ../nbs/04_pp.ipynb #ed6073ff
+def pseudo_spots(adata, # Binned AnnData (e.g. Visium HD `square_002um`): raw counts, `obs['array_row']`, `obs['array_col']`, `obsm['spatial']`
+                 *,
+                 size:int=27, # Bins per pseudo-spot side (27 × 2 µm = 54 µm, as genes2morphology)
+                 bin_um:float=2., # Bin side in µm
+                 min_bins:int=1, # Blocks with fewer bins are dropped
+                 library_key:str='library_id', # obs column of the section (one section if absent)
+                )->ad.AnnData:
+    "Sum `size × size` blocks of bins into pseudo-spots (counts summed, positions averaged), per section."
+    import scipy.sparse as sp
+    check_adata(adata, obs=('array_row', 'array_col'), obsm=(Key.obsm.spatial,), finite=False)
+    if size < 1: raise GenomorphError(f"size={size}", fix="pass a positive number of bins, e.g. 27")
+    lib = adata.obs[library_key].astype(str).values if library_key in adata.obs else np.full(adata.n_obs, 'section')
+    r, c = adata.obs['array_row'].to_numpy(int) // size, adata.obs['array_col'].to_numpy(int) // size
+    key = pd.Series([f'{l}_{a}x{b}' for l, a, b in zip(lib, r, c)])
+    codes, names = pd.factorize(key)
+    M = sp.csr_matrix((np.ones(adata.n_obs, np.float32), (codes, np.arange(adata.n_obs))), shape=(len(names), adata.n_obs))
+    n_bins = np.asarray(M.sum(1)).ravel(); keep = n_bins >= min_bins
+    X = M @ sp.csr_matrix(_X(adata, Key.layers.counts if Key.layers.counts in adata.layers else None))
+    xy = (M @ np.asarray(adata.obsm[Key.obsm.spatial], np.float64)) / n_bins[:, None]
+    first = pd.Series(np.arange(adata.n_obs)).groupby(codes).first().values
+    out = ad.AnnData(X=sp.csr_matrix(X[keep], dtype=np.float32), var=adata.var.copy(),
+                     obs=pd.DataFrame({library_key: lib[first][keep], 'n_bins': n_bins[keep].astype(int),
+                                       'array_row': r[first][keep], 'array_col': c[first][keep]}, index=np.asarray(names)[keep]))
+    out.layers[Key.layers.counts] = out.X.copy(); out.obsm[Key.obsm.spatial] = xy[keep]
+    from sklearn.neighbors import NearestNeighbors
+    spatial = {}
+    for l in pd.unique(lib):   # bin pitch in full-resolution pixels -> pseudo-spot diameter
+        pts = np.asarray(adata.obsm[Key.obsm.spatial])[lib == l]
+        pitch = float(np.median(NearestNeighbors(n_neighbors=2).fit(pts).kneighbors(pts)[0][:, 1])) if len(pts) > 1 else 1.
+        old = adata.uns.get(Key.uns.spatial, {}).get(l, {})
+        spatial[l] = {**old, 'scalefactors': {**old.get('scalefactors', {}), 'spot_diameter_fullres': size * pitch, 'microns_per_pixel': bin_um / pitch}}
+    out.uns[Key.uns.spatial] = spatial
+    record_params(out, 'pseudo_spots', size=size, bin_um=bin_um, min_bins=min_bins, n_dropped=int((~keep).sum()))
+    return out
 
 # %% ../nbs/04_pp.ipynb #b080ea33
 REF_STAINS = np.array([[0.5626, 0.2159], [0.7201, 0.8012], [0.4062, 0.5581]])  # columns: haematoxylin, eosin (unit OD vectors)

@@ -234,7 +234,7 @@ def encode_spots(adata, # Spots (features are stored in `obsm[Key.features_key(e
     sha = weights_sha256(resolve_weights(weights)) if weights is not None else ''
     return {'encoder': encoder, 'weights_sha256': sha, 'dim': int(f.shape[1])}
 
-# %% ../../nbs/46_exp_apply.ipynb #d2653d03
+# %% ../../nbs/46_exp_apply.ipynb #9b36b775
 def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['spatial']`)
                patches, # uint8 patches aligned with `adata` (`None`: features already in `obsm`)
                *,
@@ -248,7 +248,7 @@ def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['
                **fit_kw, # Passed to `genomorph.spot.fit_spot` (epochs, n_genes, smooth, backbone, ...)
               ):
     "Train a spot model on all sections of `adata` (validation from them); returns the `SpotRegressor` with its input contract completed."
-    from genomorph.spot import fit_spot, SPOT_MODELS, spot_diameter_px
+    from genomorph.spot import fit_spot, SPOT_MODELS, IMAGE_MODELS, spot_diameter_px
     if model not in SPOT_MODELS: raise GenomorphError(f"unknown spot model {model!r}", fix=f"choose --model from {list(SPOT_MODELS)}")
     libs = list(pd.unique(adata.obs[Key.obs.library_id].astype(str)))
     valid = split_list(valid) or None
@@ -261,15 +261,15 @@ def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['
             P = patches.shape[1]; d = spot_diameter_px(adata); crop = None if d is None or round(d) >= P else int(round(d))
             info = encode_spots(adata, patches, encoder=encoder, weights=weights, allow_random_weights=allow_random_weights, crop=crop, device=device, progress=progress)
         fit_kw = {'feature_px': None, **fit_kw}
-    e2e = model == 'tcgn' or fit_kw.get('backbone') or fit_kw.get('end_to_end')
+    e2e = model in IMAGE_MODELS or fit_kw.get('backbone') or fit_kw.get('end_to_end')
     reg = fit_spot(adata, patches if (e2e or encoder == 'handcrafted') else None, model=model, train=libs, valid=valid, encoder=encoder,
                    patch_um=patch_um, device=device, seed=seed, progress=progress, **fit_kw)
     key = Key.features_key(encoder)
-    if model != 'tcgn' and key in adata.obsm:   # training feature distribution, for the shift warning of `predict_spots`
+    if model not in IMAGE_MODELS and key in adata.obsm:   # training feature distribution, for the shift warning of `predict_spots`
         f = np.asarray(adata.obsm[key], np.float64)
         reg.config['train_stats'] = {'feat_mean': f.mean(0).tolist(), 'feat_std': np.maximum(f.std(0), 1e-6).tolist()}
     c = reg.config['input_contract']
-    c.update(encoder=None if model == 'tcgn' else encoder, weights_sha256=info['weights_sha256'] or None, patch_um=patch_um,
+    c.update(encoder=None if model in IMAGE_MODELS else encoder, weights_sha256=info['weights_sha256'] or None, patch_um=patch_um,
              patch_px=reg.config['patch_size'] or (None if patches is None else int(patches.shape[1])))
     reg.config['training_source'] = {k: v for k, v in fit_kw.items() if isinstance(v, (int, float, str, bool, type(None)))}
     return reg
@@ -789,7 +789,7 @@ def _load(path, kind, cmd):
     if not isinstance(m, kind): raise GenomorphError(f"{p} holds a {type(m).__name__} ({m.family}), not a model this command reads", fix=f"pass a model written by `genomorph {cmd}`")
     return m
 
-# %% ../../nbs/46_exp_apply.ipynb #667bb4fb
+# %% ../../nbs/46_exp_apply.ipynb #381c3f9f
 def cli_spot_train(argv=None):
     "`genomorph spot-train`: train a spot expression model (image patch -> every panel gene) and save it."
     from genomorph.spot import SPOT_MODELS, MIN_COUNTS
@@ -804,7 +804,8 @@ def cli_spot_train(argv=None):
     p.add_argument('--sections', nargs='+', help="her2st sections to train on, comma- or space-separated (e.g. C1,C2,C3)")
     p.add_argument('--valid', nargs='+', help="validation sections among the training ones (default: carved by patient / section)")
     p.add_argument('--model', default='context', choices=list(SPOT_MODELS), help="spot model (default: %(default)s)")
-    p.add_argument('--backbone', default='tcgn', choices=['tcgn', 'genedml', 'none'], help="context model only: image model trained first on the same sections, whose frozen embedding joins the features ('none': features only) (default: %(default)s, as spot-eval)")
+    p.add_argument('--preset', choices=['cpu', 'paper'], default='cpu', help="model width: 'cpu' (small, trains on a CPU) or 'paper' (the published sizes for GPUs: TCGN on CMT-S at 224 px, TRIPLEX-style and Gene-DML with 512-wide tokens and 3 layers per view) (default: %(default)s)")
+    p.add_argument('--backbone', default='tcgn_lite', choices=['tcgn_lite', 'tcgn', 'genedml_lite', 'none'], help="context model only: image model trained first on the same sections, whose frozen embedding joins the features ('none': features only) (default: %(default)s, as spot-eval)")
     p.add_argument('--encoder', default='handcrafted', help="patch features: 'handcrafted' or an encoder preset (`genomorph encoders`; needs --weights) (default: %(default)s)")
     p.add_argument('--weights', default=None, help="local weights of --encoder (file or folder)")
     p.add_argument('--allow-random-weights', action='store_true', help=argparse.SUPPRESS)
@@ -828,6 +829,7 @@ def cli_spot_train(argv=None):
                                      patch_um=a.patch_um, patch_px=a.patch_px, seed=a.seed)
     kw = dict(n_genes=a.n_genes, min_counts=a.min_counts, smooth=smooth)
     if a.epochs: kw['epochs'] = a.epochs
+    if a.preset != 'cpu': kw.update(preset=a.preset, backbone_kw={'preset': a.preset} if a.model == 'context' and a.backbone == 'tcgn' else {})
     if a.model == 'context':
         kw['radius'] = 'auto'
         if a.backbone != 'none': kw['backbone'] = a.backbone

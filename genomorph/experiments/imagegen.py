@@ -18,10 +18,10 @@ from ..imagediffusion import TileDiffusionModel
 
 # %% auto #0
 __all__ = ['FIDELITY_MODELS', 'PRESETS', 'handcrafted_extractor', 'prepare_imagegen', 'SpotFidelity', 'fidelity_predictor',
-           'evaluate_imagegen', 'image_grid', 'interpolation_strip', 'cluster_panels', 'save_figures',
-           'cli_imagegen_eval', 'bench_imagegen', 'demo_imagegen']
+           'degraded_real', 'feature_distances', 'evaluate_imagegen', 'image_grid', 'interpolation_strip',
+           'cluster_panels', 'save_figures', 'cli_imagegen_eval', 'bench_imagegen', 'demo_imagegen']
 
-# %% ../../nbs/44_exp_imagegen.ipynb #a463b546
+# %% ../../nbs/44_exp_imagegen.ipynb #0e48ff6f
 def handcrafted_extractor():
     "Image -> handcrafted colour/texture features (`genomorph.features`), independent of any trained model."
     from genomorph.features import handcrafted_features
@@ -33,6 +33,7 @@ def prepare_imagegen(adata, # Spots: raw counts in `X` or `layers['counts']`, `o
                      size:int=32, # Tile size for the models
                      n_genes:int=64, # Highly variable genes (chosen on training spots)
                      n_clusters:int=4, # Expression clusters (KMeans fitted on training spots)
+                     stain_normalize:bool=False, # Macenko-normalise every tile to the stains of the training tiles (`pp.MacenkoNormalizer`)
                      seed:int=0, # Split and clustering seed
                     )->SimpleNamespace:
     "Normalise, split by patient, select genes and cluster on training spots; returns tiles, expression and labels."
@@ -40,12 +41,21 @@ def prepare_imagegen(adata, # Spots: raw counts in `X` or `layers['counts']`, `o
     from sklearn.cluster import KMeans
     check_adata(adata, obs=(Key.obs.patient_id,), finite=False, min_obs=8)
     if len(patches) != adata.n_obs: raise GenomorphError(f"{len(patches)} patches for {adata.n_obs} spots", fix="pass one patch per spot, aligned with adata.obs_names")
-    x = as_image_tensor(patches, size, name='patches')
     a = adata.copy()
     normalize_log1p(a)
     if Key.obs.split not in a.obs or not {'train', 'valid', 'test'} <= set(a.obs[Key.obs.split].astype(str)):
         patient_split(a, n_folds=4, fold=0, valid_frac=0.25, seed=seed)
     split = a.obs[Key.obs.split].astype(str).values
+    stain = None
+    if stain_normalize:   # the target stains come from a mosaic of training tiles only
+        from genomorph.pp import MacenkoNormalizer
+        P = np.asarray(patches); tr_i = np.flatnonzero(split == 'train')[:64]
+        norm = MacenkoNormalizer().fit(np.concatenate(list(P[tr_i]), 1)); out, failed = P.copy(), 0
+        for i in range(len(P)):
+            try: out[i] = norm.transform(P[i])
+            except GenomorphError: failed += 1   # a tile with too little stained tissue is kept as it is
+        patches, stain = out, {'target': 'training tiles (Macenko)', 'n_unchanged': failed}
+    x = as_image_tensor(patches, size, name='patches')
     if (split == 'train').sum() < 8 or (split == 'test').sum() < 8 or (split == 'valid').sum() < 2:
         raise GenomorphError(f"split has {(split=='train').sum()} train, {(split=='valid').sum()} valid, {(split=='test').sum()} test spots",
                              fix="use more patients (at least 4) or pass obs['split'] yourself")
@@ -58,9 +68,9 @@ def prepare_imagegen(adata, # Spots: raw counts in `X` or `layers['counts']`, `o
     comp = np.asarray(a.obsm[Key.obsm.composition], np.float32) if Key.obsm.composition in a.obsm else None
     labels = a.obs['cell_type'].astype(str).values if 'cell_type' in a.obs else clusters.astype(str)
     return SimpleNamespace(images=x, expr=E, genes=genes, split=split, clusters=clusters, composition=comp, labels=labels,
-                           patient=a.obs[Key.obs.patient_id].astype(str).values, size=size)
+                           patient=a.obs[Key.obs.patient_id].astype(str).values, size=size, stain=stain)
 
-# %% ../../nbs/44_exp_imagegen.ipynb #fd000b18
+# %% ../../nbs/44_exp_imagegen.ipynb #a27fe56a
 FIDELITY_MODELS = ('spot', 'ridge')  # kinds of `fidelity_predictor` (and `evaluate_imagegen(fidelity_model=...)`)
 
 class SpotFidelity:
@@ -69,8 +79,8 @@ class SpotFidelity:
                  reg, # Trained `SpotRegressor` (not 'context'); its panel must hold `genes`
                  genes:list, # Genes to return, in this order (the generator's conditioning genes)
                 ):
-        if reg.config.get('arch') == 'context':
-            raise GenomorphError("the 'context' spot model reads neighbouring spots, not one tile", fix="use a per-tile model: 'genedml', 'tcgn' or 'probe'")
+        if reg.config.get('arch') in ('context', 'triplex', 'genedml'):
+            raise GenomorphError(f"the {reg.config['arch']!r} spot model reads neighbouring spots, not one tile", fix="use a per-tile model: 'genedml_lite', 'tcgn_lite', 'tcgn' or 'probe'")
         have = {g: i for i, g in enumerate(reg.genes)}
         missing = [g for g in genes if g not in have]
         if missing: raise GenomorphError(f"the spot regressor does not predict {len(missing)} of the {len(genes)} genes (e.g. {missing[:3]})",
@@ -100,7 +110,7 @@ def fidelity_predictor(adata, # Spots with raw counts (the AnnData given to `pre
                        D:SimpleNamespace, # `prepare_imagegen(adata, ...)` output: tiles, expression, genes and split
                        kind:str='spot', # One of `FIDELITY_MODELS`: 'spot' (`genomorph.spot.fit_spot`) or 'ridge' (`RidgeProbe`)
                        *,
-                       spot_model:str='genedml', # `fit_spot` model for kind 'spot' (a per-tile one: 'genedml', 'tcgn', 'probe')
+                       spot_model:str='genedml_lite', # `fit_spot` model for kind 'spot' (a per-tile one: 'genedml_lite', 'tcgn_lite', 'tcgn', 'probe')
                        seed:int=0, # Training seed
                        **fit_kw, # Passed to `fit_spot` (e.g. epochs, encoder, min_counts)
                       ):
@@ -109,12 +119,12 @@ def fidelity_predictor(adata, # Spots with raw counts (the AnnData given to `pre
     if kind == 'ridge': return RidgeProbe(handcrafted_extractor(), alpha=10.).fit(D.images[tr], D.expr[tr])
     if kind != 'spot': raise GenomorphError(f"unknown fidelity model {kind!r}", fix=f"choose one of {list(FIDELITY_MODELS)}, or pass a trained SpotRegressor")
     from genomorph.spot import fit_spot, SPOT_MODELS
-    if spot_model not in SPOT_MODELS or spot_model == 'context':
-        raise GenomorphError(f"spot model {spot_model!r} cannot score single tiles", fix="use 'genedml', 'tcgn' or 'probe'")
+    if spot_model not in SPOT_MODELS or spot_model in ('context', 'triplex', 'genedml'):
+        raise GenomorphError(f"spot model {spot_model!r} cannot score single tiles", fix="use 'genedml_lite', 'tcgn_lite', 'tcgn' or 'probe'")
     if len(D.split) != adata.n_obs: raise GenomorphError(f"D has {len(D.split)} spots, adata {adata.n_obs}", fix="pass the AnnData given to prepare_imagegen")
     fit = D.split != 'test'
     a = adata[fit].copy()   # fit_spot caches tile features in obsm: never write into the caller's AnnData
-    kw = {**dict(encoder='handcrafted', crop=None, feature_px=None), **({'img_size': D.size} if spot_model == 'tcgn' else {}), **fit_kw}
+    kw = {**dict(encoder='handcrafted', crop=None, feature_px=None), **({'img_size': D.size} if spot_model == 'tcgn_lite' else {}), **fit_kw}
     reg = fit_spot(a, to_uint8(D.images[fit]), model=spot_model, train=D.split[fit] == 'train', valid=D.split[fit] == 'valid',
                    genes=list(D.genes), seed=seed, **kw)
     return SpotFidelity(reg, D.genes)
@@ -124,7 +134,7 @@ def _describe_fidelity(p)->dict:
     if isinstance(p, RidgeProbe): return dict(kind='ridge', alpha=p.alpha, description='ridge on handcrafted features, trained on real tiles of training patients')
     return dict(kind='custom', description=type(p).__name__)
 
-# %% ../../nbs/44_exp_imagegen.ipynb #03ba5838
+# %% ../../nbs/44_exp_imagegen.ipynb #db61af64
 _FIT_KEYS = ('lr', 'wd', 'n_crit', 'lambda_gp')   # training options of the generators' `fit`; the other settings build the model
 
 def _split_kw(kw:dict|None)->tuple:
@@ -151,8 +161,39 @@ def _extractor(extractor, clip):
     if extractor == 'auto':
         from genomorph.imagemetrics import inception_features
         try: return inception_features()
-        except GenomorphError: pass
+        except GenomorphError as e:
+            if 'not found' not in e.problem: raise   # a weights file that is there but wrong is an error, never silently replaced
     return clip_image_features(clip)
+
+def degraded_real(x:torch.Tensor, # Real tiles (n, 3, S, S) in [-1, 1]
+                  kind:str, # 'blurred' (down to 4×4 px and back up) or 'noised' (Gaussian noise, sd 0.3)
+                  seed:int=0, # Noise seed
+                 )->torch.Tensor:
+    "Real tiles degraded on purpose: baselines that show what a metric can and cannot see."
+    import torch.nn.functional as F
+    if kind == 'blurred': return F.interpolate(F.interpolate(x, size=(4, 4), mode='area'), size=x.shape[-2:], mode='bilinear', align_corners=False).clamp(-1, 1)
+    if kind == 'noised': return (x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))).clamp(-1, 1)
+    raise GenomorphError(f"unknown degradation {kind!r}", fix="use 'blurred' or 'noised'")
+
+def feature_distances(real, # Real test tiles (n, 3, S, S)
+                      sets:dict, # {name: tiles} to compare with them (generated and baselines)
+                      spaces:dict, # {result key: extractor}: 'fd_clip', 'fid_inception', 'fd_<preset>'
+                      *,
+                      min_samples:dict|None=None, # {result key: fewest tiles accepted} (Inception: `INCEPTION_MIN_SAMPLES`)
+                     )->dict:
+    "Fréchet distance and KID (mean, std) of every set against the real tiles in every feature space, with the sample counts; a space with too few tiles says so instead of a number."
+    from genomorph.imagemetrics import kernel_distance
+    out = {}
+    for key, ext in spaces.items():
+        n_min = (min_samples or {}).get(key, 2)
+        if len(real) < n_min:
+            out[key] = {'skipped': f"{len(real)} real tiles, fewer than the {n_min} this feature space needs", 'n_real': int(len(real))}; continue
+        fr = ext(real); r = {'extractor': getattr(ext, 'name', type(ext).__name__), 'n_real': int(len(real))}
+        for name, t in sets.items():
+            fg = ext(t); k, ks = kernel_distance(fr, fg, n_subsets=10, return_std=True)
+            r[name] = {'fd': frechet_distance(fr, fg), 'kid': k, 'kid_std': ks, 'n': int(len(t))}
+        out[key] = r
+    return out
 
 def _timed(fn):
     t0 = time.perf_counter(); out = fn(); return out, time.perf_counter() - t0
@@ -168,7 +209,7 @@ def _fidelity(fm, adata, D, seed, kw, device=None):
 def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['composition']` on synthetic cohorts)
                       patches, # uint8 tiles (n, P, P, 3) aligned with `adata`
                       *,
-                      size:int=32, # Tile size
+                      size:int=64, # Tile size (px; the quick preset uses 16)
                       n_genes:int=64, # Genes
                       n_clusters:int=4, # Expression clusters (for cluster-wise FID/KID, panels and attribution)
                       generators:tuple=('diffusion', 'gan'), # Which generators to train
@@ -181,6 +222,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
                       extractor='auto', # FID/KID features: 'auto' = InceptionV3 if local weights are found (see `inception_features`), else the CLIP image branch; 'clip'; or a callable
                       fidelity_model='spot', # Expression-fidelity predictor: 'spot' (a `genomorph.spot` regressor), 'ridge', a trained `SpotRegressor`, or an object with `.predict(tiles)`
                       fidelity_kw:dict|None=None, # Passed to `fidelity_predictor` (e.g. spot_model='tcgn', epochs)
+                      fd_encoder:tuple|None=None, # `(preset, weights)`: also a Fréchet distance in that encoder's feature space (`fd_<preset>`)
                       utility:bool=True, # Also run the synthetic-data utility test
                       bs:int=32, # Batch size
                       seed:int=0, # Seed
@@ -245,6 +287,24 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
         log(f"gan ({tm['gan']:.1f} s): " + _fmt(res['generators']['gan']))
     main = 'diffusion' if 'diffusion' in generators else generators[0]
     G = res['generators'][main]
+    # distances the field can compare: every feature network named in its key, sample counts recorded, and the same figures for
+    # degraded real tiles and for real tiles of other patients, so that a reader sees what "good" is
+    from genomorph.imagemetrics import inception_features, encoder_features, INCEPTION_MIN_SAMPLES
+    spaces = {'fd_clip': clip_image_features(clip)}
+    try:
+        inc = ext if getattr(ext, 'name', '') in ('inception', 'inception_torchvision') else inception_features()
+        spaces['fid_inception' if inc.name == 'inception' else 'fd_inception_torchvision'] = inc
+    except GenomorphError as e:
+        if 'not found' not in e.problem: raise
+    if fd_encoder is not None: spaces[f'fd_{fd_encoder[0]}'] = encoder_features(fd_encoder[0], fd_encoder[1])
+    other = np.flatnonzero(D.split == 'train'); other = other[np.random.default_rng(seed).permutation(len(other))[:int(te.sum())]]
+    base_sets = {'blurred_real': degraded_real(X[te], 'blurred'), 'noised_real': degraded_real(X[te], 'noised', seed), 'other_patients_real': X[other]}
+    gen_sets = {k: state.samples[main][k] for k in ('conditional', 'shuffled', 'unconditional')}
+    dist = feature_distances(X[te], {**gen_sets, **base_sets}, spaces, min_samples={'fid_inception': INCEPTION_MIN_SAMPLES, 'fd_inception_torchvision': INCEPTION_MIN_SAMPLES})
+    res['tile_px'], res['extractor'] = size, getattr(ext, 'name', type(ext).__name__)
+    res['fd'] = {k: ({g: v[g] for g in gen_sets} | {kk: v[kk] for kk in ('extractor', 'n_real')} if 'skipped' not in v else v) for k, v in dist.items()}
+    res['baselines'] = {b: {'fd': {k: v[b] for k, v in dist.items() if 'skipped' not in v}, 'expression_fidelity': expression_fidelity(probe.predict(t), E[te])}
+                        for b, t in base_sets.items()}
     for k in ('fid', 'kid', 'fid_global'): res[k] = {v: G[v][k] for v in ('conditional', 'unconditional', 'shuffled')}
     res['expression_fidelity'] = {'generated': G['conditional']['expression_fidelity'], 'real': real['expression_fidelity'],
                                   'shuffled': G['shuffled']['expression_fidelity'], 'unconditional': G['unconditional']['expression_fidelity']}
@@ -317,16 +377,16 @@ def cluster_panels(real, # Real tiles (n, ...)
     fig.tight_layout(pad=0.2)
     return fig
 
-# %% ../../nbs/44_exp_imagegen.ipynb #edd8bab8
+# %% ../../nbs/44_exp_imagegen.ipynb #f708e21b
 def _synthetic(n_patients:int, seed:int=0):
     from genomorph.synth import make_cohort
     co = make_cohort(n_patients, seed=seed, microns_per_pixel=4., patch_px=56)
     return co.spots, co.patches
 
 PRESETS = {  # settings of `bench_imagegen`/`imagegen-eval`: quick (seconds to a minute) and default (minutes on CPU)
-    'quick': dict(size=16, n_genes=48, epochs=dict(clip=12, vae=15, gan=10, diffusion=12), diffusion_kw=dict(ch=16, mults=(1, 2), lr=4e-3),
+    'quick': dict(size=16, n_genes=48, epochs=dict(clip=12, vae=15, gan=10, diffusion=12), diffusion_kw=dict(ch=16, mults=(1, 2), lr=4e-3, unet='tiny'),
                   gan_kw=dict(ngf=16, ndf=16, z_dim=32, n_crit=2, lr=5e-4), ddim_steps=10, guidance=3.0),
-    'default': dict(size=16, n_genes=64, epochs=dict(clip=20, vae=30, gan=40, diffusion=30), diffusion_kw=dict(ch=32, mults=(1, 2), lr=4e-3),
+    'default': dict(size=64, n_genes=64, epochs=dict(clip=20, vae=30, gan=40, diffusion=30), diffusion_kw=dict(ch=32, mults=(1, 2, 2), lr=2e-3, unet='diffusers'),
                     gan_kw=dict(ngf=32, ndf=32, z_dim=32, n_crit=2, lr=5e-4), ddim_steps=15, guidance=1.5),
 }
 
@@ -414,7 +474,7 @@ def bench_imagegen(quick:bool=False, # Smaller cohort, models and epochs (about 
     "FID/KID (conditional, unconditional, shuffled), expression fidelity, CLIP top-1 and images/s of the diffusion and GAN generators on a synthetic cohort."
     adata, patches = _synthetic(6 if quick else 10, 0)
     res, _ = evaluate_imagegen(adata, patches, utility=not quick, **PRESETS['quick' if quick else 'default'])
-    keep = ('fid', 'kid', 'fid_global', 'expression_fidelity', 'composition', 'clip_top1', 'images_per_s', 'utility', 'seconds')
+    keep = ('tile_px', 'extractor', 'fd', 'expression_fidelity', 'baselines', 'fid', 'kid', 'fid_global', 'composition', 'clip_top1', 'images_per_s', 'utility', 'seconds')
     out = {k: res[k] for k in keep if k in res}
     out['gan'] = {k: res['generators']['gan'][k] for k in ('conditional', 'unconditional', 'shuffled')}
     out['device'] = res['device']
@@ -433,7 +493,7 @@ def demo_imagegen(out, # Output folder for results and figures
     adata, patches = adata[keep].copy(), patches[keep]
     kw = dict(size=16, n_genes=32, n_clusters=3, ddim_steps=6 if quick else 10, guidance=3.0,
               epochs=dict(clip=4, vae=5, gan=3, diffusion=3) if quick else dict(clip=10, vae=10, gan=6, diffusion=8),
-              diffusion_kw=dict(ch=12 if quick else 16, mults=(1, 2), lr=4e-3), gan_kw=dict(ngf=8, ndf=8, z_dim=16, n_crit=2, lr=5e-4))
+              diffusion_kw=dict(ch=12 if quick else 16, mults=(1, 2), lr=4e-3, unet='tiny' if quick else 'diffusers'), gan_kw=dict(ngf=8, ndf=8, z_dim=16, n_crit=2, lr=5e-4))
     res, st = evaluate_imagegen(adata, patches, utility=False, seed=ctx.get('seed', 0), **kw)
     files = save_figures(res, st, out)
     ctx['imagegen'] = {'clip': st.clip, 'diffusion': st.diffusion, 'gan': st.gan}

@@ -123,7 +123,7 @@ def run_protocol(adata, # AnnData of raw counts
                 if log: log(f"{'+'.join(test)} {m} (smooth {a_}): pcc_mean {ev['mean']['pcc_mean']:.3f}, pcc_hvg50 {ev['mean']['pcc_hvg50']:.3f}")
     return pd.DataFrame(rows)
 
-# %% ../../nbs/41_exp_spot.ipynb #d802d67b
+# %% ../../nbs/41_exp_spot.ipynb #eaecab51
 _EVAL_KEYS = ('pcc_mean', 'pcc_hvg50', 'pcc_heg50', 'mse', 'mae', 'n_genes_dropped', 'n_genes_constant_pred')
 
 def spot_eval(adata, # AnnData of raw counts (all train and test sections)
@@ -157,6 +157,8 @@ def spot_eval(adata, # AnnData of raw counts (all train and test sections)
                'smooth': a_, 'smooth_valid_pcc': c.get('smooth_valid_pcc'), 'smooth_applied_to_baseline': a_,
                'epochs_max': c.get('training', {}).get('epochs'), 'epochs_run': c.get('epochs_run'), 'best_epoch': c.get('best_epoch'),
                'encoder': ic.get('encoder') or c.get('encoder'), 'weights_sha256': ic.get('weights_sha256'), 'n_genes': len(reg.genes), 'min_counts': c.get('min_counts'),
+               'gene_universe': 'genes measured in every training section' if any(str(k).startswith('measured_') for k in adata.var) else 'all genes of the AnnData',
+               'n_parameters': int(sum(q.numel() for q in reg.net.parameters())),
                'seed': seed, 'genomorph_version': __version__}
     res = {'model': model, 'runtime_s': round(time.perf_counter() - t0, 2), 'sections': secs, 'choices': choices}
     return (res, table, reg) if return_model else (res, table)
@@ -210,7 +212,7 @@ def plot_pcc_vs_mean(table:pd.DataFrame, # Per-gene table from `evaluate_spots` 
     ax.legend(frameon=False, fontsize=8); ax.set_title(title); fig.tight_layout()
     return fig
 
-# %% ../../nbs/41_exp_spot.ipynb #241ef6ce
+# %% ../../nbs/41_exp_spot.ipynb #d411c813
 def _synth_split(cohort, seed:int=0):
     from genomorph.pp import patient_split
     s = cohort.spots.copy()
@@ -230,8 +232,10 @@ def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under t
     cohort = make_cohort(n_patients=10 if quick else 24, seed=0)
     s, P = _synth_split(cohort), cohort.patches
     te = (s.obs[Key.obs.split] == 'test').values
-    eps = dict(probe={}, context=dict(epochs=8 if quick else 60, backbone='tcgn', backbone_kw=dict(epochs=3 if quick else 30)), genedml=dict(epochs=3 if quick else 30, end_to_end=True, bs=32, augment=True),
-               tcgn=dict(epochs=3 if quick else 30))
+    q = lambda a, b: a if quick else b
+    eps = dict(probe={}, context=dict(epochs=q(8, 60), backbone='tcgn_lite', backbone_kw=dict(epochs=q(3, 30))), tcgn=dict(epochs=q(3, 30)),
+               triplex=dict(epochs=q(8, 60)), genedml=dict(epochs=q(8, 60)), tcgn_lite=dict(epochs=q(3, 30)),
+               genedml_lite=dict(epochs=q(3, 30), end_to_end=True, bs=32, augment=True))
     out, oracle = {}, None
     for m in SPOT_MODELS:
         t0 = time.perf_counter()
@@ -243,14 +247,15 @@ def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under t
         if oracle is None: oracle = _oracle_pcc(st, reg.genes, reg.config['hvg50'], reg.config['heg50'])
         n_seen = reg.config['n_train'] * max(reg.config['epochs_run'], 1)
         out[m] = {'pcc_mean': round(ev['mean']['pcc_mean'], 4), 'oracle_fraction': round(ev['mean']['pcc_mean'] / oracle, 4),
-                  'train_spots_per_s': round(n_seen / t_fit, 1), 'infer_spots_per_s': round(len(st) / t_inf, 1)}
+                  'train_spots_per_s': round(n_seen / t_fit, 1), 'infer_spots_per_s': round(len(st) / t_inf, 1),
+                  'n_parameters': int(sum(q_.numel() for q_ in reg.net.parameters())), 'epochs_run': reg.config['epochs_run']}
         if dev.type == 'cuda':   # mixed-precision inference: throughput, and the score of the bf16 predictions
             t0 = time.perf_counter(); pb = reg.predict(st, Pt, bf16=True); t_b = time.perf_counter() - t0
             eb = evaluate_spots(st, pb, genes=reg.genes, test=np.ones(st.n_obs, bool), hvg=reg.config['hvg50'], heg=reg.config['heg50'])
             out[m].update(infer_spots_per_s_bf16=round(len(st) / t_b, 1), pcc_mean_bf16=round(eb['mean']['pcc_mean'], 4))
     return {'oracle_pcc': round(oracle, 4), 'device': str(dev), 'models': out}
 
-# %% ../../nbs/41_exp_spot.ipynb #f37a4f3a
+# %% ../../nbs/41_exp_spot.ipynb #4e1dd0d2
 def pick_genes(table:pd.DataFrame, # Per-gene table from `evaluate_spots`
                genes:list, # Genes to choose from (e.g. the top-50 HVG)
                k:int=3, # How many
@@ -274,7 +279,7 @@ def demo_spot(out, # Output directory
         ctx['cohort'] = make_cohort(n_patients=10 if quick else 24, seed=seed)
     cohort = ctx['cohort']
     s, P = _synth_split(cohort, seed), cohort.patches
-    reg = fit_spot(s, P, model='context', epochs=5 if quick else 40, seed=seed, backbone='tcgn', backbone_kw=dict(epochs=1 if quick else 6))
+    reg = fit_spot(s, P, model='context', epochs=5 if quick else 40, seed=seed, backbone='tcgn_lite', backbone_kw=dict(epochs=1 if quick else 6))
     base = fit_spot(s, None, model='probe', genes=reg.genes, seed=seed)   # same features (obsm), same panel
     predict_spot(s, reg, P); predict_spot(s, base, None)
     kw = dict(genes=reg.genes, hvg=reg.config['hvg50'], heg=reg.config['heg50'])
@@ -295,19 +300,20 @@ def demo_spot(out, # Output directory
     ctx['spot_model'] = reg
     return {**res, 'files': [str(f) for f in files]}
 
-# %% ../../nbs/41_exp_spot.ipynb #262b088c
+# %% ../../nbs/41_exp_spot.ipynb #c67bab0a
 def load_her2st_patches(root, # her2st root (ST-cnts/, ST-spotfiles/, ST-imgs/)
                         sections:list, # Section names to read
                         *,
                         patch_um:float=100., # Patch side in µm (the ST spot diameter by default)
                         patch_px:int=112, # Patch side in pixels after resizing
+                        join:str='inner', # Genes: 'inner' (shared by all `sections`) or 'outer' (each gene marked with the sections that measured it, so panels can come from training sections only)
                        )->tuple:
     "`(adata, patches)` of her2st sections with images: raw counts and one patch per spot (`datasets.her2st` + `pp.spot_patches`)."
     from genomorph.datasets import her2st
     from genomorph.pp import spot_patches
     root = Path(root)
     if not root.exists(): raise GenomorphError(f"her2st root {root} does not exist", fix="pass the folder holding ST-cnts/, ST-spotfiles/ and ST-imgs/")
-    adata = her2st(root, sections=list(sections))
+    adata = her2st(root, sections=list(sections), join=join)
     return adata, spot_patches(adata, size_um=patch_um, out_px=patch_px)
 
 def cli_spot_eval(argv=None):
@@ -326,7 +332,8 @@ def cli_spot_eval(argv=None):
     p.add_argument('--n-genes', type=int, default=250, help="panel size: top highly variable training genes (default: %(default)s)")
     p.add_argument('--epochs', type=int, default=None, help="maximum epochs (default: the model's default)")
     p.add_argument('--smooth', default='auto', help="spatial smoothing weight of the model's predictions in [0, 1] (0 = off), or 'auto': chosen among 0, 0.25, 0.5, 0.75 on the validation section (default: %(default)s)")
-    p.add_argument('--backbone', default='tcgn', choices=['tcgn', 'genedml', 'none'], help="context model only: image model trained first on the same sections, whose frozen encoder's spot embedding joins the handcrafted features ('none': handcrafted features only) (default: %(default)s)")
+    p.add_argument('--preset', choices=['cpu', 'paper'], default='cpu', help="model width: 'cpu' (small, trains on a CPU) or 'paper' (the published sizes for GPUs: TCGN on CMT-S at 224 px, TRIPLEX-style and Gene-DML with 512-wide tokens and 3 layers per view) (default: %(default)s)")
+    p.add_argument('--backbone', default='tcgn_lite', choices=['tcgn_lite', 'tcgn', 'genedml_lite', 'none'], help="context model only: image model trained first on the same sections, whose frozen encoder's spot embedding joins the handcrafted features ('none': handcrafted features only) (default: %(default)s)")
     p.add_argument('--rings', default='auto', choices=['auto', '1', '2'], help="neighbourhood of the context model: one ring of spots, two, or 'auto': the one with the better validation PCC (default: %(default)s)")
     p.add_argument('--patch-um', type=float, default=100., help="patch side in µm (default: %(default)s, the ST spot diameter)")
     p.add_argument('--patch-px', type=int, default=112, help="patch side in pixels (default: %(default)s)")
@@ -352,7 +359,7 @@ def cli_spot_eval(argv=None):
     what = f"on {','.join(train)} and scoring it (and the probe baseline) on {','.join(test)}" if a.protocol == 'split' else f"{a.protocol} over {','.join(train + test)} (with the probe baseline)"
     print(f"spot-eval: training {a.model!r} {what}; results -> {out}")
     t0 = time.perf_counter()
-    adata, patches = load_her2st_patches(a.her2st, train + test, patch_um=a.patch_um, patch_px=a.patch_px)
+    adata, patches = load_her2st_patches(a.her2st, train + test, patch_um=a.patch_um, patch_px=a.patch_px, join='outer')   # panels: genes of the training sections only
     enc = {'encoder': 'handcrafted', 'weights_sha256': ''}
     if a.encoder != 'handcrafted':   # every patch encoded once with the real weights; model and baseline read the same features
         from genomorph.experiments.apply import encode_spots
@@ -363,21 +370,27 @@ def cli_spot_eval(argv=None):
     if a.model == 'context' and a.backbone != 'none': fit_kw['backbone'] = a.backbone
     if a.model == 'context': fit_kw.update({'radius': 'auto'} if a.rings == 'auto' else dict(zip(('n_neighbors', 'radius'), RINGS[int(a.rings) - 1])))
     if a.epochs: fit_kw['epochs'] = a.epochs
+    if a.preset != 'cpu': fit_kw.update(preset=a.preset, backbone_kw={'preset': a.preset} if a.model == 'context' and a.backbone == 'tcgn' else {})
     if a.encoder != 'handcrafted': fit_kw.update(encoder=a.encoder, feature_px=None)
     if a.protocol != 'split':
         if a.save_model: raise GenomorphError("--save-model with --protocol loso/lopo: there is one model per fold", fix="use --protocol split to save a model, or genomorph spot-train")
         by = 'section' if a.protocol == 'loso' else 'patient'
-        kw_m = {k: v for k, v in fit_kw.items() if k != 'smooth'}
-        kw_b = {k: v for k, v in kw_m.items() if k in ('n_genes', 'min_counts', 'crop', 'encoder', 'feature_px', 'patch_um', 'device')}   # the probe: same panel size and features
-        parts = [run_protocol(adata, patches, by=by, models=(a.model,), sections=train + test, smooth='auto', log=print, seed=a.seed, **kw_m)]
-        if a.model != 'probe': parts.append(run_protocol(adata, patches, by=by, models=('probe',), sections=train + test, smooth='auto', log=print, seed=a.seed, **kw_b))
-        tab = pd.concat(parts, ignore_index=True)
-        mean = tab.groupby('model')[['pcc_mean', 'pcc_hvg50', 'pcc_heg50', 'mse', 'mae']].mean()
+        rows, folds = [], []
+        for tr_, te_ in leave_one_out(adata, by=by, sections=train + test):   # every fold is one spot_eval: the probe gets the model's validation-chosen smoothing
+            sub = adata.obs[Key.obs.library_id].astype(str).isin(tr_ + te_).values
+            r_, _ = spot_eval(adata[sub].copy(), None if patches is None else patches[sub], train=tr_, test=te_, model=a.model, seed=a.seed, **fit_kw)
+            r_['choices'].update(encoder=enc['encoder'], weights_sha256=enc['weights_sha256'] or None); folds.append(r_)
+            for sec, v in r_['sections'].items():
+                for name, vv in ((a.model, v), (f'{a.model} unsmoothed', v['unsmoothed']), ('probe (same smoothing)', v['baseline']), ('probe unsmoothed', v['baseline_unsmoothed'])):
+                    rows.append({'test': sec, 'model': name, 'smooth': r_['choices']['smooth'] if 'unsmoothed' not in name else 0., **{k: vv[k] for k in _EVAL_KEYS}})
+            print(f"{'+'.join(te_)}: {a.model} pcc_hvg50 {r_['sections'][te_[0]]['pcc_hvg50']:.3f} | probe (same smoothing {r_['choices']['smooth']}) {r_['sections'][te_[0]]['baseline']['pcc_hvg50']:.3f}")
+        tab = pd.DataFrame(rows)
+        mean = tab.groupby('model', sort=False)[['pcc_mean', 'pcc_hvg50', 'pcc_heg50', 'mse', 'mae']].mean()
         from genomorph import __version__
-        res = {'model': a.model, 'protocol': a.protocol, 'runtime_s': round(time.perf_counter() - t0, 2), 'folds': tab.to_dict(orient='records'),
+        res = {'model': a.model, 'protocol': a.protocol, 'runtime_s': round(time.perf_counter() - t0, 2), 'folds': folds, 'rows': tab.to_dict(orient='records'),
                'mean': {m: r.to_dict() for m, r in mean.iterrows()},
-               'choices': {'sections': train + test, 'smooth': 'chosen on each fold\'s validation sections, per model', 'encoder': enc['encoder'], 'weights_sha256': enc['weights_sha256'],
-                           'seed': a.seed, 'genomorph_version': __version__}}
+               'choices': {'sections': train + test, 'smooth': "chosen on each fold's validation sections for the model, applied to the probe too", 'encoder': enc['encoder'],
+                           'weights_sha256': enc['weights_sha256'], 'seed': a.seed, 'genomorph_version': __version__}}
         save_json(res, out, overwrite=a.overwrite); save_csv(tab, genes_csv.with_name(out.stem + '_folds.csv'), overwrite=a.overwrite, index=False)
         for m, r in mean.iterrows(): print(f"{m}: mean over folds pcc_mean {r['pcc_mean']:.3f} pcc_hvg50 {r['pcc_hvg50']:.3f}")
         print(f"wrote {out} ({res['runtime_s']:.0f} s)"); return 0
