@@ -7,7 +7,7 @@ STAMP := $(VENV)/.genomorph-installed
 export GENOMORPH_DATA ?= $(CURDIR)/data
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test docs docs-check readme export clean-nbs
+.PHONY: install demo test docs docs-check readme export clean-nbs execute
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ docs-check: docs  ## docs + page assertions + a headless Chromium screenshot of 
 	$(BIN)/python .ci/nbtools.py docs-assert
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || true; }
 	$(BIN)/python .ci/nbtools.py screenshot
+
+execute: $(STAMP)  ## re-run every notebook in place, keeping outputs (ONLY=regex; GENOMORPH_EXEC_FLAGS=slow,cuda runs flagged cells too)
+	$(BIN)/python .ci/nbtools.py execute $(ONLY)
 
 readme: $(STAMP)  ## README.md from nbs/index.ipynb
 	$(BIN)/python .ci/nbtools.py readme

@@ -4,7 +4,11 @@
   nbtools.py test [--docs]   consistency checks + every notebook's tests (nbdev's test_nb); ends with 'N passed, N failed'
   nbtools.py readme          write README.md from nbs/index.ipynb (what nbdev_readme does with Quarto)
   nbtools.py docs            HTML page per notebook without Quarto, into _docs_check/ (nbdev processing + nbconvert)
-  nbtools.py docs-assert     every module page exists and shows its exported names and docstrings
+  nbtools.py docs-assert     module pages show every exported name and docstring; every tutorial and model page has a figure;
+                             no stored output is an error; the Quarto config renders stored outputs (never re-executes)
+  nbtools.py execute [REGEX] run notebooks top to bottom in place, keeping their outputs (slow/cuda cells too with
+                             GENOMORPH_EXEC_FLAGS=slow,cuda; GENOMORPH_EXEC_WORKERS=2 runs two at once); prints each
+                             notebook's time against its budget
   nbtools.py screenshot      headless Chromium screenshot of _docs_check/index.html
 """
 import sys, os, re, json, time, shutil, subprocess, tempfile, filecmp, importlib, html as _html
@@ -180,10 +184,121 @@ def cmd_docs():
     print(f'wrote {len(pages)} pages to {OUT}')
     return pages
 
+# ---------------------------------------------------------------- execute notebooks in place (`make execute`)
+MODEL_PAGES = ('10_spot', '11_diffusion', '12_heads', '13_conformal', '17_clip', '18_gan', '19_imagediffusion')   # each must show a figure
+EXEC_BUDGET_S = {'tutorials/spot_regression': 1500, 'tutorials/real_data': 900, 'tutorials/image_generation': 900}   # the rest: EXEC_DEFAULT_S
+EXEC_DEFAULT_S = 600
+
+def _machine():
+    import platform
+    gpu = 'no GPU'
+    try:
+        import torch
+        if torch.cuda.is_available(): gpu = torch.cuda.get_device_name(0)
+    except Exception: pass
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}"
+
+def _cell_flags(src):
+    return {w for l in src.splitlines() if l.startswith('#|') for w in l[2:].split()}
+
+def exec_one(path, flags=()):
+    "Execute one notebook in place with execnb (cwd = its folder); flagged cells run only when their flag is given."
+    from execnb.nbio import read_nb, write_nb
+    from execnb.shell import CaptureShell
+    path = Path(path).absolute(); nb = read_nb(path); flags = set(flags)
+    os.chdir(path.parent); os.environ['MPLBACKEND'] = 'Agg'
+    sh = CaptureShell(); stamp = f"(ran on {_machine()}, {time.strftime('%Y-%m-%d')})"
+    for c in nb.cells:
+        if c.cell_type != 'code' or not c.source.strip(): continue
+        fl = _cell_flags(c.source)
+        if re.search(r'^#\|\s*eval:\s*false', c.source, re.M): continue
+        if any(f in fl and f not in flags for f in ('slow', 'cuda')): continue   # keeps the outputs of its last run
+        sh.cell(c)
+        if fl & {'slow', 'cuda'}: c.outputs.append({'output_type': 'stream', 'name': 'stdout', 'text': [stamp + '\n']})
+        err = [o for o in c.outputs if o.get('output_type') == 'error']
+        if err:
+            write_nb(nb, path); raise RuntimeError(f"{path.name}: {err[0].get('ename')}: {err[0].get('evalue')}\n{c.source[:300]}")
+    write_nb(nb, path)
+    shrink_figures(path)
+
+def shrink_figures(path, max_px=1400, quality=82):
+    "Store a notebook's PNG figures as JPEG no wider than `max_px` (white background): pages stay light, figures stay readable."
+    import base64, io
+    from PIL import Image
+    nb = json.loads(Path(path).read_text()); n = 0
+    for c in nb['cells']:
+        for o in c.get('outputs', []):
+            d = o.get('data', {})
+            if 'image/png' not in d: continue
+            im = Image.open(io.BytesIO(base64.b64decode(d['image/png'])))
+            if im.mode in ('RGBA', 'LA', 'P'):
+                im = im.convert('RGBA'); bg = Image.new('RGB', im.size, 'white'); bg.paste(im, mask=im.split()[-1]); im = bg
+            else: im = im.convert('RGB')
+            if im.width > max_px: im = im.resize((max_px, round(im.height * max_px / im.width)), Image.LANCZOS)
+            buf = io.BytesIO(); im.save(buf, format='JPEG', quality=quality, optimize=True)
+            del d['image/png']; d['image/jpeg'] = base64.b64encode(buf.getvalue()).decode() + '\n'
+            md = o.setdefault('metadata', {}); md.pop('image/png', None); n += 1
+    if n: Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+    return n
+
+def cmd_execute(only=None):
+    "Run every notebook (or those matching `only`) in its own process, in place; then nbdev_clean (outputs kept)."
+    flags = [f for f in os.environ.get('GENOMORPH_EXEC_FLAGS', '').split(',') if f]
+    nbs = [p for p in _nbs() if not only or re.search(only, str(p))]
+    workers = int(os.environ.get('GENOMORPH_EXEC_WORKERS', 1))
+    if workers > 1: os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // workers)))
+    def one(p):
+        rel = str(p.relative_to(NBS).with_suffix('')); budget = EXEC_BUDGET_S.get(rel, EXEC_DEFAULT_S)
+        t0 = time.perf_counter()
+        try:
+            r = subprocess.run([sys.executable, __file__, '_exec', str(p), *flags], capture_output=True, text=True, timeout=3 * budget)
+            ok, why = r.returncode == 0, (r.stderr or r.stdout)[-800:]
+        except subprocess.TimeoutExpired: ok, why = False, f'killed after {3 * budget} s'
+        return rel, ok, why, time.perf_counter() - t0, budget
+    bad = 0
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(workers) as ex:
+        for rel, ok, why, dt, budget in ex.map(one, nbs):
+            bad += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {rel}: {dt:.0f} s (budget {budget} s){'  OVER BUDGET' if dt > budget else ''}" + ('' if ok else '\n     ' + why.replace('\n', '\n     ')), flush=True)
+    subprocess.run([str(Path(sys.executable).parent/'nbdev_clean')], cwd=ROOT)
+    return 1 if bad else 0
+
+def _stored_errors(p):
+    "Stored outputs of a notebook that are errors or tracebacks."
+    nb = json.loads(p.read_text()); bad = []
+    for i, c in enumerate(nb['cells']):
+        for o in c.get('outputs', []):
+            txt = ''.join(o.get('text', '')) if o.get('output_type') == 'stream' else ''
+            if o.get('output_type') == 'error' or 'Traceback (most recent call last)' in txt: bad.append(i)
+    return bad
+
+def _quarto_renders_stored():
+    "The Quarto configuration never re-executes notebooks on a docs build."
+    import yaml
+    for f in (ROOT/'_quarto.yml', NBS/'_quarto.yml', NBS/'nbdev.yml'):
+        if not f.exists(): continue
+        cfg = yaml.safe_load(f.read_text()) or {}
+        ex = cfg.get('execute') or {}
+        if ex.get('enabled') is True or ex.get('eval') is True: return f'{f.relative_to(ROOT)} sets execute: enabled/eval: true (a docs build would re-run the notebooks)'
+    return ''
+
+def figure_counts():
+    "Images in each built page (after `docs`)."
+    return {p.name: len(re.findall(r'<img\b', p.read_text())) for p in sorted(OUT.glob('*.html'))}
+
 def cmd_docs_assert():
-    "Every module page exists and contains its exported names and the first line of their docstrings."
+    "Every module page shows its exported names and docstrings; every tutorial and model page has a figure; no stored error; Quarto renders stored outputs."
     import ast
     problems = []
+    figs = figure_counts()
+    for p in _nbs():
+        rel = p.relative_to(NBS); page = _page_name(rel)
+        if (rel.parts[0] == 'tutorials' or rel.stem in MODEL_PAGES) and figs.get(page, 0) == 0: problems.append(f'{page}: no figure')
+        if _stored_errors(p): problems.append(f'{rel}: stored error output in cells {_stored_errors(p)[:5]}')
+    q = _quarto_renders_stored()
+    if q: problems.append(q)
+    print('figures per page: ' + ', '.join(f'{k.replace(".html", "")} {v}' for k, v in figs.items()) + f' (total {sum(figs.values())})')
     for p in _nbs():
         src = p.read_text()
         m = re.search(r'#\|\s*default_exp\s+([\w.]+)', src)
@@ -227,4 +342,7 @@ if __name__ == '__main__':
     if a[0] == 'docs-assert':
         ok, _ = cmd_docs_assert(); print('docs pages OK' if ok else 'docs pages incomplete'); sys.exit(0 if ok else 1)
     if a[0] == 'screenshot': sys.exit(cmd_screenshot())
+    if a[0] == 'execute': sys.exit(cmd_execute(a[1] if len(a) > 1 else None))
+    if a[0] == '_exec': exec_one(a[1], a[2:]); sys.exit(0)
+    if a[0] == 'shrink': print(sum(shrink_figures(p) for p in _nbs()), 'figures stored as JPEG'); sys.exit(0)
     print(__doc__); sys.exit(2)

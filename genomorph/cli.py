@@ -112,7 +112,9 @@ def _top_help()->str:
     lines += [f"  {b:<{w}}{h}" for b,(m,h) in BENCHES.items() if _available(m)]
     return '\n'.join(lines)
 
-def cli_demo(argv=None):
+def cli_demo(argv=None, # Command-line arguments (default: sys.argv[1:])
+            ):
+    "`genomorph demo`: run the demo stages on the built-in synthetic data, saving results and figures under `--out`."
     p = argparse.ArgumentParser(prog='genomorph demo', description="Run the main job on the built-in synthetic data: "
                                 "every available stage in order, saving results and figures under --out.")
     p.add_argument('--out', default=None, help="output directory (default: $GENOMORPH_DATA/demo, else ~/.cache/genomorph/demo)")
@@ -129,7 +131,9 @@ def cli_demo(argv=None):
         for f in res.get('files', []): print(f"  {stage}: {f}")
     return 0
 
-def cli_bench(argv=None):
+def cli_bench(argv=None, # Command-line arguments (default: sys.argv[1:])
+             ):
+    "`genomorph bench`: run one benchmark of `BENCHES` and print its figures as one JSON object."
     names = '\n'.join(f"  {b}: {h}" for b,(m,h) in BENCHES.items())
     p = argparse.ArgumentParser(prog='genomorph bench', description="Run a benchmark and print one JSON object with its figures.",
                                 epilog="benchmarks:\n" + names, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,7 +150,8 @@ _FLAG_NAMES = [  # Python spellings in "How to fix" lines -> the command-line fl
     (r"\bmpp=(?=[ (0-9])", "--mpp "),
 ]
 
-def cli_fix(text:str)->str:
+def cli_fix(text:str, # A "How to fix" line (`GenomorphError.fix`)
+           )->str:
     "A fix line in command-line terms: `overwrite=True (--overwrite)` and `overwrite=True` both become `--overwrite`, `n_folds` becomes `--folds`, ..."
     import re
     text = re.sub(r"[\w.]+=[^\s(]*\s\((--[\w-]+)\)", r"\1", text)   # "name=value (--flag)": keep the flag
@@ -163,7 +168,8 @@ def _message(e:BaseException)->str:
         return f"{what}\n  How to fix: {fix}"
     return f"internal error ({type(e).__name__}: {str(e)[:300]})\n  How to fix: rerun with --debug for the traceback, and report it if the input looks right"
 
-def main(argv=None):
+def main(argv=None, # Command-line arguments, the command first (default: sys.argv[1:])
+        ):
     "Console entry point: `genomorph COMMAND [options] [--debug]` (`--debug`: full tracebacks instead of one-paragraph errors)."
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = '--debug' in argv

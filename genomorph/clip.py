@@ -26,7 +26,11 @@ def _block(ci, co, stride): return nn.Sequential(nn.Conv2d(ci, co, 3, stride, 1,
 
 class SmallCNN(nn.Module):
     "Small convolutional encoder: (n, 3, S, S) in [-1, 1] -> (n, n_out)."
-    def __init__(self, n_out:int=128, ch:int=32, n_down:int=3):
+    def __init__(self,
+                 n_out:int=128, # Output size
+                 ch:int=32, # Channels of the first block (doubled by each of the first two downsamplings)
+                 n_down:int=3, # Stride-2 blocks
+                ):
         super().__init__()
         layers, c = [_block(3, ch, 1)], ch
         for i in range(n_down): layers += [_block(c, ch*2**(i+1) if i < 2 else c, 2)]; c = ch*2**(i+1) if i < 2 else c
@@ -98,7 +102,9 @@ class GeneImageCLIP(nn.Module):
         if self.training and self.augment: x = augment_tiles(x)
         return self.encode_image(x), self.encode_expression(e), self.logit_scale.clamp(max=math.log(100)).exp()
 
-def clip_loss(pred, *_):
+def clip_loss(pred, # `(image embeddings (B, e), expression embeddings (B, e), logit scale)` from `GeneImageCLIP`
+              *_, # The dummy target of `make_dls` (ignored)
+             ):
     "Symmetric InfoNCE (`layers.info_nce` at the learned logit scale): each tile must pick its own spot's expression in the batch, and each expression its tile."
     zi, ze, scale = pred
     return info_nce(zi, ze, scale=scale)
@@ -301,7 +307,8 @@ def clip_image_features(model, # Trained `CLIPModel` or `GeneImageCLIP`
 
 # %% ../nbs/17_clip.ipynb #f2966ce0
 def integrated_gradients(model, # Trained `CLIPModel` or `GeneImageCLIP` (its expression branch is attributed)
-                         expr_a, expr_b, # Baseline and target profiles (g,)
+                         expr_a, # Baseline profile (g,)
+                         expr_b, # Target profile (g,)
                          steps:int=64, # Riemann steps (midpoint rule)
                         )->tuple:
     "Per-gene attributions (g,) of the move of the expression embedding from `expr_a` to `expr_b`, and `f(b) - f(a)`."

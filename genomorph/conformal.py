@@ -9,9 +9,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .core import GenomorphError, check_array
 
 # %% auto #0
-__all__ = ['UNKNOWN', 'ProbaClassifier', 'GradeConformal', 'set_coverage', 'toy_classification', 'km_censoring',
-           'survival_weights', 'weighted_quantile', 'CoxCensoring', 'SurvivalLPB', 'lpb_coverage', 'toy_survival',
-           'toy_survival_covariate', 'TimeBinConformal', 'plot_coverage']
+__all__ = ['UNKNOWN', 'ProbaClassifier', 'GradeConformal', 'fit_temperature', 'tempered', 'set_coverage', 'toy_classification',
+           'km_censoring', 'survival_weights', 'weighted_quantile', 'CoxCensoring', 'SurvivalLPB', 'lpb_coverage',
+           'toy_survival', 'toy_survival_covariate', 'SurvivalInterval', 'TimeBinConformal', 'plot_coverage']
 
 # %% ../nbs/13_conformal.ipynb #e2166173
 def _check_proba(p, name='probabilities'):
@@ -116,6 +116,32 @@ class GradeConformal:
         kw = {'include_last_label': 'randomized'} if (self.method == 'aps' and self.randomized) else None
         _, s = self.mapie_.predict_set(p, conformity_score_params=kw)
         return np.asarray(s[:, :, 0], bool)
+
+# %% ../nbs/13_conformal.ipynb #25bd1c6c
+def fit_temperature(p, # (n, K) class probabilities on validation patients (not the calibration ones)
+                    y, # (n,) their labels, 0-based; -1 = unknown (left out)
+                    *,
+                    bounds:tuple=(0.05, 20.), # Search range of the temperature
+                   )->float:
+    "Temperature T minimising the log-loss of `tempered(p, T)` (1.0 when fewer than two known labels)."
+    from scipy.optimize import minimize_scalar
+    p = _check_proba(p); y = _check_labels(y, len(p), p.shape[1], 'y', unknown=True)
+    ok = y != UNKNOWN
+    if ok.sum() < 2: return 1.0
+    lp, y = np.log(np.clip(p[ok], 1e-12, 1)), y[ok]
+    def nll(logt):
+        z = lp / np.exp(logt); z = z - z.max(1, keepdims=True)
+        return float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))).mean())
+    r = minimize_scalar(nll, bounds=np.log(bounds), method='bounded')
+    return float(np.exp(r.x))
+
+def tempered(p, # (n, K) class probabilities
+             T:float, # Temperature (> 0): above 1 softens, below 1 sharpens
+            )->np.ndarray:
+    "Probabilities `softmax(log p / T)`."
+    if not T > 0: raise GenomorphError(f"temperature {T} must be > 0", fix="use fit_temperature(...)")
+    z = np.log(np.clip(_check_proba(p), 1e-12, 1)) / T; z -= z.max(1, keepdims=True); e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
 
 # %% ../nbs/13_conformal.ipynb #d5b28463
 def set_coverage(sets, # (n, K) boolean prediction sets
@@ -354,7 +380,7 @@ class SurvivalLPB:
         L = q*np.exp(-eta) if self.score == 'log' else q - eta
         return np.clip(np.nan_to_num(L, nan=0., neginf=0.), 0, self.c0_)
 
-# %% ../nbs/13_conformal.ipynb #5e3c1e39
+# %% ../nbs/13_conformal.ipynb #b99441d8
 def lpb_coverage(lower, # (n,) lower bounds
                  time, # (n,) observed times, or true times when `event` is all ones (simulations)
                  event, # (n,) 1 = event, 0 = censored
@@ -362,12 +388,17 @@ def lpb_coverage(lower, # (n,) lower bounds
                  c0:float|None=None, # Threshold used for the bounds (default: no truncation)
                  groups=None, # (n,) subgroups
                  G=None, # Censoring survival for the weights (default Kaplan-Meier on these data)
+                 upper=None, # (n,) upper ends of two-sided intervals (`SurvivalInterval`): coverage P(L <= min(T, c0) <= U)
                 )->pd.DataFrame:
-    "IPCW-weighted coverage P(min(T, c0) >= L) of lower bounds, overall and per group (exact when nothing is censored)."
+    "IPCW-weighted coverage P(min(T, c0) >= L) of lower bounds (or of intervals), overall and per group (exact when nothing is censored)."
     L = check_array(lower, 'lower', ndim=1).astype(float)
     c0 = np.inf if c0 is None else c0
     target, w = survival_weights(time, event, c0=c0, G=G)
-    return _summary(target >= L - 1e-9, np.zeros(len(L)), w, groups).drop(columns='set_size')
+    hit = target >= L - 1e-9
+    if upper is not None:
+        U = check_array(upper, 'upper', ndim=1, shape=(len(L),)).astype(float)
+        hit &= target <= U + 1e-9
+    return _summary(hit, np.zeros(len(L)), w, groups).drop(columns='set_size')
 
 # %% ../nbs/13_conformal.ipynb #1a593f80
 def toy_survival(n:int, # Number of patients
@@ -394,6 +425,27 @@ def toy_survival_covariate(n:int, # Number of patients
     x = rng.normal(size=n); T = np.exp(0.8*x + 0.5*rng.normal(size=n) + 1)
     C = rng.exponential(1 / (rate * np.exp(slope * x)))
     return dict(x=x[:, None], T=T, C=C, time=np.minimum(T, C), event=(T <= C).astype(int), q=np.exp(0.5*x + 0.6))
+
+# %% ../nbs/13_conformal.ipynb #3c5f5586
+class SurvivalInterval(SurvivalLPB):
+    "Censoring-aware two-sided conformal interval on survival time (absolute log-residual score around a point prediction)."
+    def __init__(self,
+                 alpha:float=0.1, # Miscoverage: P(lo <= min(T, c0) <= hi) >= 1 - alpha
+                 c0:float|None=None, # Threshold; default the 0.9 quantile of observed calibration times
+                 censoring='km', # 'km', 'cox' (Cox model of C given `X`) or a fitted `CoxCensoring`, as `SurvivalLPB`
+                 max_weight:float=20., # Weights are clipped at this value
+                ):
+        super().__init__(alpha, c0, 'log', censoring, max_weight)
+
+    def _s(self, q, t): return np.abs(np.log(np.maximum(q, 1e-8)) - np.log(np.maximum(t, 1e-8)))
+
+    def predict_interval(self, m, # (n,) point predictions of T (e.g. predicted median survival) for new patients
+                         X=None, # (n, d) their covariates (covariate-aware censoring)
+                        )->tuple:
+        "`(lo, hi)` arrays: the interval for min(T, c0) of each new patient."
+        lo = self.predict(m, X=X)   # checks the inputs; the lower end, clipped to [0, c0]
+        m = np.asarray(m, float); eta = self.eta(m, None if X is None else np.asarray(X, float))
+        return lo, np.minimum(m * np.exp(eta), self.c0_)   # eta = inf (too few calibration patients): the whole range [0, c0]
 
 # %% ../nbs/13_conformal.ipynb #a58c0f22
 class TimeBinConformal:

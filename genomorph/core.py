@@ -11,7 +11,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'TMP_SUFFIX', 'GenomorphError', 'Key', 'check_array', 'check_adata', 'record_params',
            'set_seed', 'default_device', 'available_cpus', 'configure_threads', 'data_dir', 'sweep_temp',
-           'atomic_write', 'atomic_path', 'save_json', 'load_json', 'save_figure', 'save_csv', 'save_model',
+           'atomic_write', 'atomic_path', 'save_json', 'load_json', 'save_figure', 'use_agg', 'save_csv', 'save_model',
            'load_model_file', 'load_state', 'load_weights', 'torch_load', 'read_weights', 'plain_state', 'split_list',
            'check_writable', 'open_image', 'sha256']
 
@@ -217,7 +217,7 @@ def data_dir(*parts:str, # Sub-directories below the data directory
         except OSError as e: raise GenomorphError(f"cannot create data directory {p}: {e.strerror}", fix="set GENOMORPH_DATA to a writable directory")
     return p
 
-# %% ../nbs/00_core.ipynb #68f539cc
+# %% ../nbs/00_core.ipynb #47492cb0
 TMP_SUFFIX = '.tmp'   # every temporary file genomorph writes is hidden (leading '.') and ends in '.tmp', so no glob of results matches it
 
 def _read_umask()->int:
@@ -336,6 +336,12 @@ def save_figure(fig, # matplotlib Figure
     path = Path(path); fmt = path.suffix.lstrip('.').lower() or 'png'
     with atomic_write(path, overwrite=overwrite) as f: fig.savefig(f, format=fmt, **kwargs)
     return path
+
+def use_agg():
+    "Draw off-screen (matplotlib's Agg backend) for figures written to files, except inside a notebook, whose inline backend keeps showing figures."
+    import matplotlib
+    b = matplotlib.get_backend().lower()
+    if 'inline' not in b and 'ipympl' not in b and 'widget' not in b: matplotlib.use('Agg')
 
 def save_csv(df, # pandas DataFrame
              path, # Destination `.csv`

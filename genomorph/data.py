@@ -58,7 +58,8 @@ def subsample_bag(x, # (n, d) bag
     return x[torch.from_numpy(idx)] if torch.is_tensor(x) else x[idx], idx
 
 # %% ../nbs/07_data.ipynb #a56e1c8a
-def load_bag(path)->torch.Tensor:
+def load_bag(path, # Features file (.npy, .pt/.pth, .safetensors, .h5/.hdf5) of one slide
+            )->torch.Tensor:
     "Read one slide's features from `.npy`, `.pt`/`.pth`, `.safetensors` (key 'features') or `.h5` (dataset 'features')."
     p = Path(path)
     if not p.exists(): raise GenomorphError(f"features file not found: {p}", fix="run genomorph.features.extract_slides first, or check the path")
@@ -99,7 +100,8 @@ class BagDataset(Dataset):
         if self.max_n is not None: b, _ = subsample_bag(b, self.max_n, generator=self.rng)
         return (b, *[t[i] for t in self.targets])
 
-def bag_collate(items:list)->tuple:
+def bag_collate(items:list, # `(bag (n_i, d), *targets)` tuples; bags may differ in length
+               )->tuple:
     "Collate `(bag, *targets)` items into `(x (B,N,d), mask (B,N), *stacked targets)`."
     x, mask = pad_bags([it[0] for it in items])
     ts = tuple(torch.stack([torch.as_tensor(it[j]) for it in items]) for j in range(1, len(items[0])))
@@ -354,7 +356,8 @@ def spot_bags(features, # (n_spots, d) patch features
 
 # %% ../nbs/07_data.ipynb #af5ecb2e
 def patch_to_tensor(p, # uint8 patch(es) (..., P, P, 3)
-                    mean=IMAGENET_MEAN, std=IMAGENET_STD, # Normalisation statistics (`None`: just scale to [0, 1])
+                    mean=IMAGENET_MEAN, # Per-channel mean (RGB, in [0, 1]); `None`: just scale to [0, 1]
+                    std=IMAGENET_STD, # Per-channel standard deviation (RGB, in [0, 1])
                    )->torch.Tensor:
     "uint8 HWC patch(es) to a normalised float CHW tensor."
     t = torch.as_tensor(np.ascontiguousarray(p)) if not torch.is_tensor(p) else p
@@ -436,7 +439,9 @@ class PatchStoreWriter:
 
 class PatchStore:
     "Read-only, lazily opened HDF5 patch store: `store[i]` -> uint8 (P, P, 3)."
-    def __init__(self, path):
+    def __init__(self,
+                 path, # HDF5 file written by `PatchStoreWriter` (or `pp.write_spot_patches`)
+                ):
         import h5py
         self.path = Path(path)
         if not self.path.exists(): raise GenomorphError(f"patch store not found: {self.path}", fix="write it with PatchStoreWriter or genomorph.pp.write_spot_patches")

@@ -27,13 +27,15 @@ def registry_path()->Path:
     if not p.exists(): raise GenomorphError(f"dataset registry not found at {p}", fix="set GENOMORPH_REGISTRY to the path of genomorph's data/registry.json")
     return p
 
-def load_registry(path=None)->dict:
+def load_registry(path=None, # Registry JSON file (`None`: `registry_path()`)
+                 )->dict:
     "The dataset registry: `{name: entry}`."
     p = Path(path) if path else registry_path()
     try: return json.loads(p.read_text())['datasets']
     except (json.JSONDecodeError, KeyError) as e: raise GenomorphError(f"{p} is not a valid registry ({e})", fix="restore data/registry.json from the repository") from None
 
-def dataset_info(name:str)->dict:
+def dataset_info(name:str, # Dataset name, a key of the registry
+                )->dict:
     "Registry entry of dataset `name` (source, citation, licence, files)."
     reg = load_registry()
     if name not in reg: raise GenomorphError(f"unknown dataset {name!r}; the registry has {sorted(reg)}", fix="use one of those names")
@@ -180,7 +182,7 @@ def write_fake_st(root, # Folder to create
                   *,
                   n_genes:int=20, # Genes per section
                   image:bool=True, # Write an H&E-like JPEG for the first section
-                  seed:int=0,
+                  seed:int=0, # Seed of the Poisson counts
                  )->Path:
     "Write a tiny her2st-like release (for tests and examples)."
     rng = np.random.default_rng(seed); root = Path(root)

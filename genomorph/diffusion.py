@@ -27,7 +27,10 @@ __all__ = ['LOSSES', 'STD_LAYER', 'LEVELS', 'CrossAttention', 'CrossBlock', 'Gro
 # %% ../nbs/11_diffusion.ipynb #ffedf081
 class CrossAttention(nn.Module):
     "Multi-head attention of a few query tokens over a (long) masked context; keys/values can be computed once and reused."
-    def __init__(self, d:int, n_heads:int=4):
+    def __init__(self,
+                 d:int, # Token size (of queries and context)
+                 n_heads:int=4, # Attention heads (must divide `d`)
+                ):
         super().__init__()
         if d % n_heads: raise GenomorphError(f"d_model={d} is not divisible by n_heads={n_heads}", fix="choose d_model a multiple of n_heads")
         self.h = n_heads
@@ -48,7 +51,12 @@ class CrossAttention(nn.Module):
 
 class CrossBlock(nn.Module):
     "Pre-norm cross-attention from the tokens to the bag, then an MLP."
-    def __init__(self, d:int, n_heads:int=4, mlp_ratio:int=2, dropout:float=0.):
+    def __init__(self,
+                 d:int, # Token size
+                 n_heads:int=4, # Attention heads (must divide `d`)
+                 mlp_ratio:int=2, # MLP width multiplier
+                 dropout:float=0., # Dropout in the MLP
+                ):
         super().__init__()
         self.n1, self.nc, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.attn = CrossAttention(d, n_heads)
@@ -61,7 +69,10 @@ class CrossBlock(nn.Module):
 # %% ../nbs/11_diffusion.ipynb #6126e278
 class GroupTokens(nn.Module):
     "One encoder (genes → token) and one decoder (token → genes) per gene group; genes are ordered group by group."
-    def __init__(self, group_sizes:list, d:int):
+    def __init__(self,
+                 group_sizes:list, # Number of genes in each group (genes ordered group by group)
+                 d:int, # Token size
+                ):
         super().__init__()
         self.sizes = [int(n) for n in group_sizes]
         self.enc = nn.ModuleList([nn.Sequential(nn.Linear(n, d), nn.SiLU(), nn.Linear(d, d)) for n in self.sizes])
@@ -187,7 +198,9 @@ LOSSES = ('mse', 'l1', 'l1+mse')
 
 class DiffusionLoss:
     "Loss between the predicted and the true noise (or velocity): 'mse', 'l1' or 'l1+mse'."
-    def __init__(self, kind:str='mse'):
+    def __init__(self,
+                 kind:str='mse', # 'mse', 'l1' or 'l1+mse' (their sum)
+                ):
         if kind not in LOSSES: raise GenomorphError(f"unknown diffusion loss {kind!r}", fix=f"use one of {LOSSES}")
         self.kind = kind
     def __call__(self, out, target):
@@ -301,7 +314,11 @@ class ExpressionDiffusion(GenomorphModel):
                  loss:str='mse', # 'mse', 'l1' or 'l1+mse'
                  p_uncond:float=0.1, # Condition dropout (classifier-free guidance)
                  max_bag:int=2048, # Training bags are subsampled to at most this many patches
-                 d_model:int=64, n_heads:int=4, n_cross:int=2, n_layers:int=2, dropout:float=0., # Network size
+                 d_model:int=64, # Token size of the network
+                 n_heads:int=4, # Attention heads (must divide `d_model`)
+                 n_cross:int=2, # Cross-attention blocks (tokens → bag)
+                 n_layers:int=2, # Transformer layers over the tokens
+                 dropout:float=0., # Dropout in MLPs and transformer layers
                 ):
         if level not in LEVELS: raise GenomorphError(f"unknown level {level!r}", fix=f"use one of {LEVELS}")
         if pred not in PREDICTIONS: raise GenomorphError(f"unknown prediction target {pred!r}", fix=f"use one of {PREDICTIONS}")
@@ -473,7 +490,11 @@ class ExpressionDiffusion(GenomorphModel):
 # %% ../nbs/11_diffusion.ipynb #34e91d72
 class AttnMIL(nn.Module):
     "Gated-attention MIL regressor (B, N, d) + mask → (B, genes), pooling with `layers.GatedAttentionPool`."
-    def __init__(self, d_feat:int, n_out:int, d:int=64):
+    def __init__(self,
+                 d_feat:int, # Patch feature size
+                 n_out:int, # Outputs (genes)
+                 d:int=64, # Hidden size
+                ):
         super().__init__()
         self.enc = nn.Sequential(nn.Linear(d_feat, d), nn.GELU(), nn.Linear(d, d))
         self.pool = GatedAttentionPool(d)

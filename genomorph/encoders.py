@@ -195,7 +195,12 @@ def _layer(v):
 
 class FeatureEncoder(nn.Module):
     "A tile encoder: `preprocess` (uint8 (n, P, P, 3) tensor -> normalised input) and `forward` (input -> (n, dim) features)."
-    def __init__(self, net:nn.Module, preset:EncoderPreset, weights_sha256:str='', weights_path:str=''):
+    def __init__(self,
+                 net:nn.Module, # The timm network, headless (`num_classes=0`)
+                 preset:EncoderPreset, # Its preset: input size, normalisation, pooling, feature size
+                 weights_sha256:str='', # sha256 of the loaded weights ('': random weights)
+                 weights_path:str='', # Resolved path of the weights file or folder ('': none)
+                ):
         super().__init__()
         self.net, self.preset, self.weights_sha256, self.weights_path = net, preset, weights_sha256, weights_path
         self.register_buffer('mean', torch.tensor(preset.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
@@ -226,7 +231,8 @@ class FeatureEncoder(nn.Module):
         return {'preset': self.preset.to_dict(), 'weights_sha256': self.weights_sha256, 'weights': self.weights_path}
     def __repr__(self): return f"FeatureEncoder({self.name}, {self.num_features}-d, weights {self.weights_sha256[:12] or 'RANDOM'})"
 
-def get_preset(name:str)->EncoderPreset:
+def get_preset(name:str, # Preset name (`ENCODERS`) or timm architecture name
+              )->EncoderPreset:
     "The preset of `name`, or an ad-hoc one for any other timm architecture (timm's own input size and statistics)."
     if name in ENCODERS: return ENCODERS[name]
     import timm

@@ -147,7 +147,11 @@ def _encoder(d, heads, n_layers, dropout):
 # %% ../nbs/12_heads.ipynb #03401b99
 class Fusion(nn.Module):
     "Fuse two (B, d) vectors: 'concat' or 'bilinear' (gated outer product)."
-    def __init__(self, d:int, kind:str='concat', dropout:float=0.1):
+    def __init__(self,
+                 d:int, # Size of each input vector and of the output
+                 kind:str='concat', # 'concat' or 'bilinear'
+                 dropout:float=0.1, # Dropout after the fusion layer
+                ):
         super().__init__()
         if kind not in ('concat', 'bilinear'): raise GenomorphError(f"unknown fusion {kind!r}", fix="use 'concat' or 'bilinear'")
         self.kind = kind
@@ -274,7 +278,9 @@ def make_cases(patients:pd.DataFrame, # One row per patient (index = id): surviv
                bags:dict|None=None, # {patient_id: (n_i, d) patch features}
                expr:pd.DataFrame|None=None, # Expression, one row per patient (index = id), columns ordered by family
                cov_cols:list=(), # Columns of `patients` used as covariates
-               time_col:str='survival_time', event_col:str='event', grade_col:str|None='grade',
+               time_col:str='survival_time', # Column of `patients` with the survival or censoring time
+               event_col:str='event', # Column with the event indicator (1 = event observed, 0 = censored)
+               grade_col:str|None='grade', # Column with the grade (NaN: unknown); `None` or absent: no grades
               )->Cases:
     "Validate and align per-patient inputs into `Cases` (errors on mismatched ids and NaNs)."
     if patients.index.duplicated().any(): raise GenomorphError(f"patient table has duplicated ids, e.g. {list(patients.index[patients.index.duplicated()][:3])}", fix="deduplicate to one row per patient (e.g. TCGA: one row per case_id)")
@@ -326,7 +332,9 @@ from fastai.learner import Learner, Metric
 from .data import ResumableCheckpoint
 
 class _Accum(Metric):
-    def __init__(self, n_bins): self.n_bins = n_bins
+    def __init__(self,
+                 n_bins, # Survival time bins (the first `n_bins` outputs are the survival head's)
+                ): self.n_bins = n_bins
     def reset(self): self.outs, self.ys = [], []
     def accumulate(self, learn): self.outs.append(learn.pred.detach().cpu()); self.ys.append(learn.y.detach().cpu())
 
@@ -428,7 +436,10 @@ class DecisionHeads(GenomorphModel):
                  n_bins:int=4, # Survival time bins
                  n_grades:int|None=None, # Grades (default: from the training data; 0 = no grade head)
                  ordinal:bool=False, # Proportional-odds grade head
-                 d:int=32, heads:int=2, n_layers:int=1, dropout:float=0.25, # Model size
+                 d:int=32, # Hidden size
+                 heads:int=2, # Attention heads
+                 n_layers:int=1, # Transformer layers per modality
+                 dropout:float=0.25, # Dropout
                  genes:list|None=None, # Gene names of the expression columns (kept in the config)
                  families:list|None=None, # Family names (kept in the config)
                 ):
@@ -621,7 +632,8 @@ def plot_score_map(image, # Slide thumbnail (H, W, 3) uint8
                    *,
                    tile_px:int, # Patch size in full-resolution pixels
                    scale:float=1.0, # Thumbnail pixels per full-resolution pixel
-                   title:str='', cmap:str='magma', # Title and colour map
+                   title:str='', # Panel title
+                   cmap:str='magma', # Matplotlib colour map
                    ax=None, # Axes to draw on
                   ):
     "Paint one value per patch over the slide thumbnail."
@@ -632,7 +644,9 @@ def plot_score_map(image, # Slide thumbnail (H, W, 3) uint8
     fig.colorbar(im, ax=ax, fraction=.046, pad=.02); ax.set_title(title, fontsize=9); ax.axis('off')
     return fig
 
-def plot_coattention(image, xy, att, # Thumbnail, patch coordinates, (G, n) co-attention from `coattention_maps`
+def plot_coattention(image, # Slide thumbnail (H, W, 3) uint8
+                     xy, # (n, 2) top-left full-resolution pixel of each patch
+                     att, # (G, n) co-attention from `coattention_maps`
                      *,
                      tile_px:int, # Patch size in full-resolution pixels
                      names:list|None=None, # Family names

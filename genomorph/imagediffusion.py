@@ -22,7 +22,11 @@ __all__ = ['UNETS', 'ResBlock', 'TinyUNet', 'DiffusersUNet', 'CondDiffusion', 'd
 # %% ../nbs/19_imagediffusion.ipynb #27ce6413
 class ResBlock(nn.Module):
     "GroupNorm-SiLU-conv residual block with an additive (time + condition) embedding."
-    def __init__(self, ci:int, co:int, d_emb:int):
+    def __init__(self,
+                 ci:int, # Input channels
+                 co:int, # Output channels
+                 d_emb:int, # Size of the (time + condition) embedding
+                ):
         super().__init__()
         self.n1, self.c1 = nn.GroupNorm(math.gcd(8, ci), ci), nn.Conv2d(ci, co, 3, 1, 1)
         self.emb = nn.Linear(d_emb, co)
@@ -34,7 +38,11 @@ class ResBlock(nn.Module):
 
 class TinyUNet(nn.Module):
     "Small UNet: (noisy tile, timestep, condition) -> velocity estimate."
-    def __init__(self, cond_dim:int, ch:int=32, mults:tuple=(1, 2, 2)):
+    def __init__(self,
+                 cond_dim:int, # Condition size
+                 ch:int=32, # Base channels (also the size of the timestep encoding; embeddings are 4*ch)
+                 mults:tuple=(1, 2, 2), # Channel multiplier per resolution (stride-2 steps between them)
+                ):
         super().__init__()
         d = 4*ch
         self.ch, self.t_mlp = ch, nn.Sequential(nn.Linear(ch, d), nn.SiLU(), nn.Linear(d, d))
@@ -114,7 +122,9 @@ class CondDiffusion(nn.Module):
         c = torch.where(drop, self.null.expand_as(cond), cond)
         return self.v(xt, t, c), self.schedule.target(x0, noise, t, 'v')
 
-def diffusion_loss(pred, *_):
+def diffusion_loss(pred, # `(predicted velocity, true velocity)` from `CondDiffusion.forward`
+                   *_, # The dummy target of `make_dls` (ignored)
+                  ):
     "Mean squared error between predicted and true velocity."
     return F.mse_loss(*[p.float() for p in pred])
 
@@ -123,7 +133,8 @@ def tile_diffusion_learner(images, # Real tiles (n, ...)
                            *,
                            valid=None, # Boolean mask of validation rows
                            size:int=32, # Tile size
-                           bs:int=64, lr:float=1e-3, # Batch size and learning rate
+                           bs:int=64, # Batch size
+                           lr:float=1e-3, # Learning rate
                            device=None, # Device of the batches (`None`: `core.default_device()`)
                            **kwargs, # Passed to `CondDiffusion` (ch, mults, T, p_uncond)
                           )->Learner:

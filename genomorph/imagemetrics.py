@@ -56,7 +56,7 @@ def to_uint8(x:torch.Tensor, # float tiles (n, 3, H, W) in [-1, 1]
     "Float tiles in [-1, 1] back to uint8 (n, H, W, 3)."
     return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
-# %% ../nbs/15_imagemetrics.ipynb #6119d9fa
+# %% ../nbs/15_imagemetrics.ipynb #ff09a681
 class ImageFeatures:
     "Feature extractor: a torch module mapping (n, 3, S, S) tiles in [-1, 1] to (n, d) features, run in batches without gradients."
     def __init__(self,
@@ -135,13 +135,13 @@ def encoder_features(preset:str, # Encoder preset of `genomorph.encoders` (e.g. 
                      *,
                      allow_random_weights:bool=False, # Random weights (tests only: the distances then mean nothing)
                     )->ImageFeatures:
-    "A pathology (or ImageNet) encoder as the feature network of a Fréchet distance (`name='<preset>'`, results key `fd_<preset>`), as genomorph2morphology's UNI-feature distance."
+    "A pathology (or ImageNet) encoder as the feature network of a Fréchet distance (`name='<preset>'`, results key `fd_<preset>`), as genes2morphology's UNI-feature distance."
     from genomorph.encoders import build_encoder
     if weights is None and not allow_random_weights: raise GenomorphError(f"encoder_features({preset!r}) needs the preset's weights", fix="pass weights= (a local file); nothing is downloaded")
     body = _PresetBody(build_encoder(preset, weights=weights, allow_random_weights=allow_random_weights))
     return ImageFeatures(body, size=body.size, name=preset)
 
-# %% ../nbs/15_imagemetrics.ipynb #53731d00
+# %% ../nbs/15_imagemetrics.ipynb #51e4cae9
 def _feats(f, name):
     f = check_array(f, name, ndim=2, min_len=2)
     return np.asarray(f, dtype=np.float64)
@@ -167,14 +167,14 @@ def kernel_distance(f_real, # Features of real tiles (n, d)
                     f_fake, # Features of generated tiles (m, d)
                     *,
                     n_subsets:int=20, # Number of random subsets averaged
-                    subset_size:int=200, # Subset size (capped at the smaller set)
+                    subset_size:int=200, # Subset size (capped at half the smaller set, so that subsets differ and the std means something)
                     seed:int=0, # Seed of the subset draws
                     return_std:bool=False, # Also return the standard deviation over subsets (KID is reported as mean ± std)
                    ):
     "KID: unbiased squared MMD with the cubic polynomial kernel, averaged over random subsets (`(mean, std)` with `return_std`)."
     a, b = _feats(f_real, 'f_real'), _feats(f_fake, 'f_fake')
     if a.shape[1] != b.shape[1]: raise GenomorphError(f"feature sizes differ ({a.shape[1]} vs {b.shape[1]})", fix="extract both sets with the same extractor")
-    d, m = a.shape[1], min(subset_size, len(a), len(b))
+    d, m = a.shape[1], max(2, min(subset_size, len(a) // 2, len(b) // 2))
     rng = np.random.default_rng(seed)
     k = lambda x, y: (x @ y.T / d + 1) ** 3
     vals = []
@@ -247,9 +247,12 @@ def composition_recovery(pred, # Composition predicted from tiles (n, k)
 
 # %% ../nbs/15_imagemetrics.ipynb #ce8c08cc
 def tile_classifier_utility(extractor, # Callable images -> (n, d) features
-                            real_train, real_train_labels, # Real training tiles and their labels
-                            gen_train, gen_train_labels, # Generated tiles and the labels of their conditions
-                            real_test, real_test_labels, # Real held-out tiles and labels
+                            real_train, # Real training tiles
+                            real_train_labels, # Their labels (n,)
+                            gen_train, # Generated tiles
+                            gen_train_labels, # The labels of their conditions
+                            real_test, # Real held-out tiles
+                            real_test_labels, # Their labels
                            )->dict:
     "Balanced accuracy on real test tiles of a classifier trained on generated tiles vs one trained on real tiles."
     from sklearn.linear_model import LogisticRegression

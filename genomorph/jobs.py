@@ -18,7 +18,9 @@ HEARTBEAT_S = 30.   # holders touch their lock files this often
 STALE_AFTER_S = float(os.environ.get('GENOMORPH_LOCK_STALE_S', 600))   # a lock from another host untouched this long is stale
 LOCK_SUFFIX, FAILED_SUFFIX = '.lock', '.failed.json'
 
-def lock_path(folder, key:str)->Path:
+def lock_path(folder, # Output folder holding the lock files
+              key:str, # Job name (e.g. a slide name)
+             )->Path:
     "The hidden lock file of job `key` in `folder`."
     return Path(folder)/f'.{key}{LOCK_SUFFIX}'
 
@@ -68,7 +70,10 @@ def _read_info(path:Path):
 
 class Claim:
     "A held claim on one job: the lock file `path` (and its open descriptor while `flock` holds it)."
-    def __init__(self, path:Path, fd:int|None): self.path, self.fd = path, fd; _HELD.add(self); _start_heartbeat()
+    def __init__(self,
+                 path:Path, # The lock file (see `lock_path`)
+                 fd:int|None, # Its open descriptor while `flock` holds it; `None` for an exclusive-create claim
+                ): self.path, self.fd = path, fd; _HELD.add(self); _start_heartbeat()
     def release(self):
         "Delete the lock file and let go of it."
         if self not in _HELD: return
@@ -173,15 +178,23 @@ def check_shard(shard, # `(i, n)`
     if not (n >= 1 and 0 <= i < n): raise GenomorphError(f"shard ({i}, {n}) is invalid: need 0 <= I < N", fix=f"pass {flag} I N with I from 0 to N-1 (e.g. $SLURM_ARRAY_TASK_ID and the array's size)")
     return i, n
 
-def failure_path(folder, key:str)->Path: return Path(folder)/f'{key}{FAILED_SUFFIX}'
+def failure_path(folder, # Output folder
+                 key:str, # Job name (e.g. a slide name)
+                )->Path:
+    "The failure record `<key>.failed.json` of job `key` in `folder`."
+    return Path(folder)/f'{key}{FAILED_SUFFIX}'
 
-def record_failure(folder, key:str, e:BaseException):
+def record_failure(folder, # Output folder
+                   key:str, # Job name (e.g. a slide name)
+                   e:BaseException, # The error (a `GenomorphError` keeps its problem and fix)
+                  ):
     "Write `<key>.failed.json`: the error's problem and fix, host and time."
     problem, fix = (e.problem, e.fix) if isinstance(e, GenomorphError) else (f"{type(e).__name__}: {str(e)[:500]}", "rerun with --debug for the traceback; report it if the input looks right")
     save_json({'key': key, 'error': type(e).__name__, 'problem': problem, 'fix': fix, 'host': socket.gethostname(), 'pid': os.getpid(), 'time': time.time()},
               failure_path(folder, key), overwrite=True)
 
-def failures(folder)->dict:
+def failures(folder, # Output folder
+            )->dict:
     "`{key: record}` of the jobs in `folder` whose last attempt failed."
     out = {}
     for p in sorted(Path(folder).glob(f'*{FAILED_SUFFIX}')):

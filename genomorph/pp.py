@@ -150,7 +150,9 @@ def patient_split(data, # AnnData (uses `obs[by]`) or DataFrame (uses column `by
     if is_ad: record_params(data, 'patient_split', by=by, n_folds=n_folds, fold=fold, valid_frac=valid_frac, seed=seed)
     return data
 
-def section_split(adata, **kwargs):
+def section_split(adata, # AnnData with `obs['library_id']`
+                  **kwargs, # Passed to `patient_split` (n_folds, fold, valid_frac, seed, key)
+                 ):
     "`patient_split` by section (`obs['library_id']`): for cohorts with several sections of few patients."
     return patient_split(adata, by=Key.obs.library_id, **kwargs)
 
@@ -470,7 +472,11 @@ def read_tiles(slide, # `genomorph.wsi.Slide`
 
 def tiling_attrs(s, # `genomorph.wsi.Slide`
                  *,
-                 mpp:float, tile_px:int, stride_px:int|None, min_tissue:float, mask_mpp:float, # The tiling
+                 mpp:float, # Tile resolution (µm/px)
+                 tile_px:int, # Tile side at `mpp`
+                 stride_px:int|None, # Grid step at `mpp` (`None`: `tile_px`)
+                 min_tissue:float, # Minimum tissue fraction of a tile
+                 mask_mpp:float, # Resolution of the tissue mask (µm/px)
                  tissue:str='auto', # Where the tissue came from ('auto', 'polygons', 'mask', 'geojson:<file>')
                 )->dict:
     "What a tiled store or feature file records about its tiles and their slide (plain values, HDF5-attribute ready)."
@@ -584,7 +590,8 @@ def spot_patches(adata, # AnnData with `obsm['spatial']` and `uns['spatial']`
 def write_spot_patches(adata, # AnnData as in `spot_patches`
                        path, # HDF5 patch store to write
                        *,
-                       size_um:float=112., out_px:int=224, # As in `spot_patches`
+                       size_um:float=112., # Side of the patch in µm (as in `spot_patches`)
+                       out_px:int=224, # Side of the stored patches in pixels (as in `spot_patches`)
                        overwrite:bool=False, # Replace an existing store
                       ):
     "Write every library's spot patches into one on-disk `PatchStore` (one library in memory at a time)."
@@ -672,7 +679,11 @@ def macenko_stains(img, # RGB uint8 image (or patch) of H&E tissue
 
 class MacenkoNormalizer:
     "Map H&E images onto a target's stain colours (Macenko et al., 2009)."
-    def __init__(self, Io:float=240., alpha:float=1., beta:float=0.15):
+    def __init__(self,
+                 Io:float=240., # Background (glass) intensity
+                 alpha:float=1., # Percentile for robust extreme angles
+                 beta:float=0.15, # OD threshold below which a pixel counts as background
+                ):
         self.Io, self.alpha, self.beta = Io, alpha, beta
         self.stains, self.max_c = REF_STAINS.copy(), REF_MAX_C.copy()
     def fit(self, target): # RGB uint8 image with the desired staining
@@ -691,7 +702,10 @@ class MacenkoNormalizer:
     def from_dict(cls, d):
         n = cls(d['Io'], d['alpha'], d['beta']); n.stains, n.max_c = np.asarray(d['stains']), np.asarray(d['max_c']); return n
 
-def normalize_stain(img, target=None, **kwargs):
+def normalize_stain(img, # RGB uint8 image to normalise
+                    target=None, # RGB uint8 image with the desired staining; `None`: the default H&E reference (`REF_STAINS`)
+                    **kwargs, # Passed to `MacenkoNormalizer` (Io, alpha, beta)
+                   ):
     "Macenko-normalise `img` to `target` (an image) or to the default H&E reference."
     n = MacenkoNormalizer(**kwargs)
     return (n.fit(target) if target is not None else n).transform(img)

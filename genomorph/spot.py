@@ -59,7 +59,8 @@ def spot_targets(adata, # AnnData with raw counts in `layers['counts']` (or `X`)
     X = log1p_cp10k(_counts(adata), target_sum)[:, adata.var_names.get_indexer(list(genes))]
     return np.asarray(X.toarray() if hasattr(X, 'toarray') else X, dtype=np.float32)
 
-def spot_totals(adata)->np.ndarray:
+def spot_totals(adata, # AnnData with raw counts in `layers['counts']` (or `X`)
+               )->np.ndarray:
     "Total UMIs of every spot (from the raw counts)."
     C = _counts(adata)
     return np.asarray(C.sum(1)).ravel().astype(np.float64)
@@ -85,7 +86,8 @@ def _image_input(patches, crop, size:int)->np.ndarray:
     "What image models read: the central `crop` of each patch, resized to `size` px."
     return _resize_patches(_center_crop(np.asarray(patches), crop), size)
 
-def spot_diameter_px(adata)->float|None:
+def spot_diameter_px(adata, # AnnData with `uns['spatial'][library]['scalefactors']` (median over libraries)
+                    )->float|None:
     "Spot diameter in full-resolution pixels from `uns['spatial'][library]['scalefactors']` (None when absent)."
     d = [v.get(Key.uns.scalefactors, {}).get('spot_diameter_fullres') for v in adata.uns.get(Key.uns.spatial, {}).values() if isinstance(v, dict)]
     d = [float(x) for x in d if x is not None]
@@ -165,8 +167,10 @@ def _mean_pcc(y, p):
     return float(np.nanmean(r)) if np.isfinite(r).any() else float('nan')
 
 def fit_probe(model:ProbeRegressor, # Probe to fit (in place)
-              x_train, y_train, # Training features (n, d) and targets (n, G)
-              x_valid=None, y_valid=None, # Validation data used to choose alpha; `None`: the middle of the grid
+              x_train, # Training features (n, d)
+              y_train, # Training targets (n, G)
+              x_valid=None, # Validation features (m, d), used to choose alpha; `None`: the middle of the grid
+              y_valid=None, # Validation targets (m, G)
               *,
               alphas=(0.1, 1., 10., 100., 1e3, 1e4), # Ridge penalties tried (times the number of training spots / 1000)
               refit:bool=False, # Refit on train + valid with the chosen alpha (off: every model sees the same training spots)
@@ -195,13 +199,21 @@ def fit_probe(model:ProbeRegressor, # Probe to fit (in place)
 # %% ../nbs/10_spot.ipynb #bcd18c4a
 class FeatureEncoder(nn.Module):
     "Frozen features → standardise → MLP embedding."
-    def __init__(self, d_in:int, dim:int=128, hidden:int=256, p:float=0.1):
+    def __init__(self,
+                 d_in:int, # Feature dimension
+                 dim:int=128, # Embedding width (`out_dim`)
+                 hidden:int=256, # MLP hidden width
+                 p:float=0.1, # Dropout
+                ):
         super().__init__(); self.norm = Standardize(d_in); self.net = mlp(d_in, dim, hidden, 2, p); self.out_dim = dim
     def forward(self, x): return self.net(self.norm(x))
 
 class GraphBlock(nn.Module):
     "kNN graph over tokens (cosine similarity) + max-relative message passing + feed-forward, residual."
-    def __init__(self, dim:int, k:int=8):
+    def __init__(self,
+                 dim:int, # Token width
+                 k:int=8, # Neighbours per token (the token itself included)
+                ):
         super().__init__(); self.k = k
         self.n1, self.fc, self.n2, self.ff = nn.LayerNorm(dim), nn.Linear(2*dim, dim), nn.LayerNorm(dim), mlp(dim, dim, 2*dim, 2, 0.)
     def forward(self, x): # x: (B, N, dim)
@@ -244,7 +256,12 @@ class TCGNLite(nn.Module):
 
 class SpotRegressorNet(nn.Module):
     "Encoder (features or image) + regression head predicting every panel gene (linear, or an MLP of width `hidden`)."
-    def __init__(self, encoder:nn.Module, n_genes:int, hidden:int|None=None, p:float=0.1):
+    def __init__(self,
+                 encoder:nn.Module, # Spot encoder (B, ...) -> (B, encoder.out_dim)
+                 n_genes:int, # Genes predicted
+                 hidden:int|None=None, # MLP head width; `None` or 0: linear head
+                 p:float=0.1, # Dropout of the MLP head
+                ):
         super().__init__(); self.encoder = encoder
         self.head = nn.Linear(encoder.out_dim, n_genes) if not hidden else mlp(encoder.out_dim, n_genes, hidden, 2, p)
     def forward(self, x): return self.head(self.encoder(x))
@@ -252,12 +269,19 @@ class SpotRegressorNet(nn.Module):
 # %% ../nbs/10_spot.ipynb #8b0bda3b
 class LPU(nn.Module):
     "CMT local perception unit: `x + DWConv3×3(x)` on a (B, C, H, W) map."
-    def __init__(self, c:int): super().__init__(); self.dw = nn.Conv2d(c, c, 3, 1, 1, groups=c)
+    def __init__(self,
+                 c:int, # Channels
+                ): super().__init__(); self.dw = nn.Conv2d(c, c, 3, 1, 1, groups=c)
     def forward(self, x): return x + self.dw(x)
 
 class LightMHSA(nn.Module):
     "CMT lightweight multi-head self-attention: keys and values from a depthwise stride-`r` reduction of the map, plus a learned relative-position bias."
-    def __init__(self, c:int, heads:int, r:int, hw:int):
+    def __init__(self,
+                 c:int, # Channels (a multiple of `heads`)
+                 heads:int, # Attention heads
+                 r:int, # Key/value reduction stride (1: none)
+                 hw:int, # Side of the (square) input map, in tokens
+                ):
         super().__init__(); self.h, self.r = heads, max(1, r)
         self.q, self.kv, self.proj = nn.Linear(c, c), nn.Linear(c, 2*c), nn.Linear(c, c)
         self.red = nn.Sequential(nn.Conv2d(c, c, self.r, self.r, groups=c), nn.BatchNorm2d(c)) if self.r > 1 else nn.Identity()
@@ -272,7 +296,10 @@ class LightMHSA(nn.Module):
 
 class IRFFN(nn.Module):
     "CMT inverted-residual feed-forward: 1×1 expand → depthwise 3×3 (residual) → 1×1 project."
-    def __init__(self, c:int, ratio:float=4.):
+    def __init__(self,
+                 c:int, # Channels
+                 ratio:float=4., # Expansion of the hidden channels
+                ):
         super().__init__(); h = int(c * ratio)
         self.up = nn.Sequential(nn.Conv2d(c, h, 1), nn.GELU(), nn.BatchNorm2d(h))
         self.dw = nn.Sequential(nn.Conv2d(h, h, 3, 1, 1, groups=h), nn.GELU(), nn.BatchNorm2d(h))
@@ -281,7 +308,13 @@ class IRFFN(nn.Module):
 
 class CMTBlock(nn.Module):
     "One CMT block: LPU, then LMHSA and IRFFN with pre-norm residuals."
-    def __init__(self, c:int, heads:int, r:int, hw:int, ratio:float=4.):
+    def __init__(self,
+                 c:int, # Channels (a multiple of `heads`)
+                 heads:int, # Attention heads
+                 r:int, # Key/value reduction stride of the attention (1: none)
+                 hw:int, # Side of the (square) input map, in tokens
+                 ratio:float=4., # Expansion of the IRFFN hidden channels
+                ):
         super().__init__(); self.lpu, self.attn, self.ffn = LPU(c), LightMHSA(c, heads, r, hw), IRFFN(c, ratio)
         self.n1, self.n2 = nn.GroupNorm(1, c), nn.GroupNorm(1, c)
     def forward(self, x):
@@ -289,7 +322,11 @@ class CMTBlock(nn.Module):
 
 class GraphCoEmbed(nn.Module):
     "Graph-node co-embedding: a kNN graph over tokens whose edges carry features (feature and position differences); nodes and edges are updated together."
-    def __init__(self, dim:int, k:int=8, layers:int=2):
+    def __init__(self,
+                 dim:int, # Token width
+                 k:int=8, # Neighbours per token (the token itself excluded)
+                 layers:int=2, # Node/edge update layers
+                ):
         super().__init__(); self.k = k
         self.edge0 = nn.Sequential(nn.Linear(dim + 2, dim), nn.GELU())
         self.msg = nn.ModuleList([nn.Sequential(nn.Linear(3*dim, dim), nn.GELU(), nn.Linear(dim, dim)) for _ in range(layers)])
@@ -340,7 +377,9 @@ class TCGNEncoder(nn.Module):
         for s in self.stages: h = s(h)
         return self.norm(self.graph(h.flatten(2).transpose(1, 2), self.tok_pos)).mean(1)
 
-def tcgn_settings(preset:str='cpu', **over)->dict:
+def tcgn_settings(preset:str='cpu', # 'cpu' or 'paper' (`TCGN_PRESETS`)
+                  **over, # Overrides of the preset's keys (`None` values are ignored)
+                 )->dict:
     "Architecture settings of `TCGNEncoder` + head for a preset of `TCGN_PRESETS`, with overrides."
     if preset not in TCGN_PRESETS: raise GenomorphError(f"unknown TCGN preset {preset!r}", fix=f"choose one of {list(TCGN_PRESETS)}")
     return {**TCGN_PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
@@ -368,7 +407,11 @@ class GeneDMLLite(nn.Module):
         return out if self.skip is None else out + self.skip(self.encoder.norm(x))
     def embed_expr(self, y): return F.normalize(self.expr_enc(y), dim=-1)
 
-def kmeans_torch(z, k:int, iters:int=20, seed:int=0):
+def kmeans_torch(z, # (n, d) L2-normalised rows
+                 k:int, # Prototypes (capped at `n`)
+                 iters:int=20, # Assignment/update iterations
+                 seed:int=0, # Seed of the k-means++ start
+                ):
     "Spherical k-means on L2-normalised rows (k-means++ start, seeded); returns (k, d) unit prototypes."
     g = torch.Generator().manual_seed(seed)
     z = z.detach().float().cpu(); n = len(z); k = min(k, n)
@@ -480,7 +523,12 @@ VIEW_PRESETS = {'cpu': dict(dim=128, heads=4, hidden=256, depth=1),
 
 class GlobalView(nn.Module):
     "TRIPLEX-style global view: a transformer over the features of every spot of the section (positions from the spot coordinates), read by each target spot through cross-attention."
-    def __init__(self, dim:int, heads:int=4, max_tokens:int=1024, depth:int=1):
+    def __init__(self,
+                 dim:int, # Token width
+                 heads:int=4, # Attention heads
+                 max_tokens:int=1024, # Most section tokens read (evenly subsampled beyond)
+                 depth:int=1, # Transformer layers over the section tokens
+                ):
         super().__init__(); self.max_tokens = max_tokens
         self.pos = nn.Sequential(nn.Linear(2, dim), nn.GELU(), nn.Linear(dim, dim))
         self.enc = _encoder(dim, heads, depth)
@@ -548,7 +596,18 @@ class MultiViewNet(nn.Module):
 
 class GeneDMLNet(MultiViewNet):
     "Gene-DML: the three views of `MultiViewNet` plus an expression encoder, so each view can be discriminated against the expression it should predict."
-    def __init__(self, d_in:int, n_genes:int, dim:int=128, heads:int=4, hidden:int=256, p:float=0.1, grid:int=5, max_global:int=1024, proj_dim:int=64, depth:int=1):
+    def __init__(self,
+                 d_in:int, # Feature dimension
+                 n_genes:int, # Genes predicted
+                 dim:int=128, # Token width
+                 heads:int=4, # Attention heads
+                 hidden:int=256, # Head width (also the expression encoder's)
+                 p:float=0.1, # Dropout
+                 grid:int=5, # Neighbour grid side
+                 max_global:int=1024, # Most section tokens the global view reads (evenly subsampled beyond)
+                 proj_dim:int=64, # Embedding size of the views and of the expression (contrastive losses)
+                 depth:int=1, # Transformer layers of the neighbour and global views and of the fusion
+                ):
         super().__init__(d_in, n_genes, dim, heads, hidden, p, grid, max_global, proj_dim, depth)
         self.expr_enc = mlp(n_genes, proj_dim, hidden, 2, 0.1)
     def embed_expr(self, y): return F.normalize(self.expr_enc(y), dim=-1)
@@ -703,7 +762,9 @@ class GeneMSE:
     def decodes(self, x): return x
 
 def _pcc_metric(preds, targs): return _mean_pcc(targs.float().cpu().numpy(), preds.float().cpu().numpy())
-def valid_pcc(): return AccumMetric(_pcc_metric, flatten=False, name='valid_pcc')
+def valid_pcc():
+    "fastai metric `valid_pcc`: Pearson correlation per gene over the whole validation set, averaged over genes."
+    return AccumMetric(_pcc_metric, flatten=False, name='valid_pcc')
 
 # %% ../nbs/10_spot.ipynb #fed9c5a2
 def build_spot_model(arch:str, # One of `SPOT_MODELS`
@@ -712,15 +773,21 @@ def build_spot_model(arch:str, # One of `SPOT_MODELS`
                      d_in:int|None=None, # Feature dimension (feature models)
                      img_size:int=64, # Patch size fed to image models
                      dim:int|None=None, # Width (default 64 for `tcgn_lite` tokens, 128 for feature models)
-                     depth:int=2, heads:int=4, k:int=8, # `tcgn_lite` stages, attention heads, token-graph neighbours
-                     hidden:int=256, proj_dim:int=64, p:float=0.1, # MLP width, contrastive embedding size, dropout
+                     depth:int=2, # `TCGNLite` stages (`tcgn_lite`, end-to-end `genedml_lite`)
+                     heads:int=4, # Attention heads
+                     k:int=8, # Token-graph neighbours of the TCGN encoders
+                     hidden:int=256, # MLP width
+                     proj_dim:int=64, # Contrastive embedding size
+                     p:float=0.1, # Dropout
                      n_pcs:int=256, # Probe principal components
                      end_to_end:bool=False, # Gene-DML lite on patches (`TCGNLite` encoder) instead of frozen features
                      backbone:dict|None=None, # Context model over a trained image encoder: the image model's settings, `{'arch': 'tcgn_lite', ...}`
                      preset:str='cpu', # Width of TCGN (`TCGN_PRESETS`) and of the three-view models (`VIEW_PRESETS`): 'cpu' or 'paper'
                      view_depth:int|None=None, # Transformer layers per view of the three-view models (default: the preset's)
-                     dims:tuple|None=None, depths:tuple|None=None, # TCGN stage widths and depths (override the preset)
-                     grid:int=5, max_global:int=1024, # Three-view models: neighbour grid side, most section tokens of the global view
+                     dims:tuple|None=None, # TCGN stage widths (override the preset)
+                     depths:tuple|None=None, # TCGN stage depths (override the preset)
+                     grid:int=5, # Three-view models: neighbour grid side
+                     max_global:int=1024, # Three-view models: most section tokens of the global view
                      **kw, # Training-only settings are ignored here
                     )->nn.Module:
     "Build the `nn.Module` of a spot model from its settings (used for training and for loading saved models)."
@@ -749,35 +816,88 @@ def build_spot_model(arch:str, # One of `SPOT_MODELS`
 def _learner(dls, model, cbs=(), lr=1e-3, wd=0.05):
     return Learner(dls, model, loss_func=GeneMSE(), opt_func=Adam, lr=lr, wd=wd, metrics=[valid_pcc()], cbs=list(cbs))
 
-def probe_learner(dls, n_genes:int, **kw)->Learner:
+def probe_learner(dls, # `DataLoaders` of frozen features (`spot_dls`)
+                  n_genes:int, # Genes predicted
+                  **kw, # Passed to `build_spot_model` (d_in, n_pcs)
+                 )->Learner:
     "Learner around a `ProbeRegressor` (fitted in closed form by `fit_probe`, not by SGD)."
     return _learner(dls, build_spot_model('probe', n_genes, **kw))
 
-def tcgn_learner(dls, n_genes:int, *, lr:float=1e-3, wd:float=0.05, **kw)->Learner:
+def tcgn_learner(dls, # `DataLoaders` of patches (`spot_dls`)
+                 n_genes:int, # Genes predicted
+                 *,
+                 lr:float=1e-3, # Learning rate
+                 wd:float=0.05, # Weight decay
+                 **kw, # Passed to `build_spot_model`
+                )->Learner:
     "Learner for TCGN (CMT + graph co-embedding) trained end to end on patches."
     return _learner(dls, build_spot_model('tcgn', n_genes, **kw), lr=lr, wd=wd)
 
-def tcgn_lite_learner(dls, n_genes:int, *, lr:float=2e-3, wd:float=0.05, **kw)->Learner:
+def tcgn_lite_learner(dls, # `DataLoaders` of patches (`spot_dls`)
+                      n_genes:int, # Genes predicted
+                      *,
+                      lr:float=2e-3, # Learning rate
+                      wd:float=0.05, # Weight decay
+                      **kw, # Passed to `build_spot_model`
+                     )->Learner:
     "Learner for the small TCGN stand-in trained end to end on patches."
     return _learner(dls, build_spot_model('tcgn_lite', n_genes, **kw), lr=lr, wd=wd)
 
-def triplex_learner(dls, n_genes:int, *, w_view:float=0.5, w_distill:float=0.5, lr:float=1e-3, wd:float=0.05, **kw)->Learner:
+def triplex_learner(dls, # `DataLoaders` of frozen features, neighbour grids and row indices (`spot_dls`)
+                    n_genes:int, # Genes predicted
+                    *,
+                    w_view:float=0.5, # Weight of every view's regression loss
+                    w_distill:float=0.5, # Weight of every view's distillation towards the fused prediction
+                    lr:float=1e-3, # Learning rate
+                    wd:float=0.05, # Weight decay
+                    **kw, # Passed to `build_spot_model`
+                   )->Learner:
     "Learner for the TRIPLEX-style three-view model on frozen features, with its view and distillation losses (`ViewLossCallback`)."
     return _learner(dls, build_spot_model('triplex', n_genes, **kw), lr=lr, wd=wd, cbs=[ViewLossCallback(w_view, w_distill)])
 
-def genedml_learner(dls, n_genes:int, *, w_view:float=0.5, w_distill:float=0.5, w_inst:float=0.5, tau:float=0.1, w_cluster:float=0.2,
-                    tau_cluster:float=0.1, n_clusters:int=8, seed:int=0, lr:float=1e-3, wd:float=0.05, **kw)->Learner:
+def genedml_learner(dls, # `DataLoaders` of frozen features, neighbour grids and row indices (`spot_dls`)
+                    n_genes:int, # Genes predicted
+                    *,
+                    w_view:float=0.5, # Weight of every view's regression loss
+                    w_distill:float=0.5, # Weight of every view's distillation towards the fused prediction
+                    w_inst:float=0.5, # Weight of the soft contrastive terms (views against expression)
+                    tau:float=0.1, # Their temperature
+                    w_cluster:float=0.2, # Weight of the cluster-discrimination term
+                    tau_cluster:float=0.1, # Its temperature
+                    n_clusters:int=8, # k of the per-batch k-means
+                    seed:int=0, # k-means seed
+                    lr:float=1e-3, # Learning rate
+                    wd:float=0.05, # Weight decay
+                    **kw, # Passed to `build_spot_model`
+                   )->Learner:
     "Learner for Gene-DML: the three views with their losses, plus soft-target contrast and cluster discrimination (`MultiDMLCallback`)."
     return _learner(dls, build_spot_model('genedml', n_genes, **kw), lr=lr, wd=wd,
                     cbs=[ViewLossCallback(w_view, w_distill), MultiDMLCallback(w_inst, tau, w_cluster, tau_cluster, n_clusters, seed)])
 
-def genedml_lite_learner(dls, n_genes:int, *, w_inst:float=0.5, tau:float=0.1, w_proto:float=0.2, tau_proto:float=0.1,
-                         n_protos:int=8, seed:int=0, lr:float=1e-3, wd:float=0.05, **kw)->Learner:
+def genedml_lite_learner(dls, # `DataLoaders` of frozen features or patches (`spot_dls`)
+                         n_genes:int, # Genes predicted
+                         *,
+                         w_inst:float=0.5, # Weight of the instance-level InfoNCE term
+                         tau:float=0.1, # Its temperature
+                         w_proto:float=0.2, # Weight of the cluster-level (prototype) term
+                         tau_proto:float=0.1, # Its temperature
+                         n_protos:int=8, # Number of k-means prototypes of expression embeddings
+                         seed:int=0, # k-means seed
+                         lr:float=1e-3, # Learning rate
+                         wd:float=0.05, # Weight decay
+                         **kw, # Passed to `build_spot_model` (e.g. `end_to_end=True`)
+                        )->Learner:
     "Learner for Gene-DML lite (frozen features, or `end_to_end=True` on patches) with its `DMLCallback`."
     return _learner(dls, build_spot_model('genedml_lite', n_genes, **kw), lr=lr, wd=wd,
                     cbs=[DMLCallback(w_inst, tau, w_proto, tau_proto, n_protos, seed)])
 
-def context_learner(dls, n_genes:int, *, lr:float=1e-3, wd:float=0.05, **kw)->Learner:
+def context_learner(dls, # `DataLoaders` of frozen features with their neighbours (`spot_dls`)
+                    n_genes:int, # Genes predicted
+                    *,
+                    lr:float=1e-3, # Learning rate
+                    wd:float=0.05, # Weight decay
+                    **kw, # Passed to `build_spot_model`
+                   )->Learner:
     "Learner for the neighbour-context model on frozen features."
     return _learner(dls, build_spot_model('context', n_genes, **kw), lr=lr, wd=wd)
 
@@ -872,7 +992,13 @@ def measured_genes(adata, # AnnData, optionally with `var['measured_<section>']`
     if not cols: return list(adata.var_names)
     return list(adata.var_names[adata.var[cols].astype(bool).all(1).values])
 
-def spot_panel(adata, train_mask, *, n_genes:int=250, n_top:int=50, genes=None)->tuple:
+def spot_panel(adata, # AnnData with raw counts
+               train_mask, # Boolean mask of the training spots (genes are ranked on them only)
+               *,
+               n_genes:int=250, # Top HVGs in the panel (the top-`n_top` HEGs not among them are added)
+               n_top:int=50, # Length of the HVG/HEG top lists
+               genes=None, # Fixed panel instead (checked against `adata`)
+              )->tuple:
     "`(panel, hvg_top, heg_top)`: the predicted genes and the top-`n_top` HVG/HEG lists (within the panel), from training spots."
     hv, he = rank_genes(adata, train_mask, 'hvg'), rank_genes(adata, train_mask, 'heg')
     if genes is None: panel = hv[:n_genes] + [g for g in he[:n_top] if g not in set(hv[:n_genes])]

@@ -19,7 +19,8 @@ SLIDE_EXTENSIONS = ('.svs', '.ndpi', '.mrxs', '.scn', '.tif', '.tiff', '.vms', '
 STORE_EXTENSIONS = ('.h5',)
 TILE_DEFAULTS = dict(mpp=0.5, tile_px=224, stride_px=None, min_tissue=0.25, mask_mpp=8.0)   # what `genomorph tile` uses unless told otherwise
 
-def slide_name(path)->str:
+def slide_name(path, # Slide or patch-store file
+              )->str:
     "A slide's name: its file name without the extension (and without `.ome` for OME-TIFF)."
     n = Path(path).name
     for e in sorted(SLIDE_EXTENSIONS + STORE_EXTENSIONS, key=len, reverse=True):
@@ -97,7 +98,11 @@ def tile_one(name:str, # Slide name (output files are `<name>.*`)
              src, # Slide path
              out, # Output folder
              *,
-             mpp:float=0.5, tile_px:int=224, stride_px:int|None=None, min_tissue:float=0.25, mask_mpp:float=8.0, # As in `pp.tile_slide`
+             mpp:float=0.5, # Tile resolution (µm/px)
+             tile_px:int=224, # Tile side at `mpp`
+             stride_px:int|None=None, # Grid step at `mpp` (`None`: `tile_px`)
+             min_tissue:float=0.25, # Minimum tissue fraction of a tile
+             mask_mpp:float=8.0, # Resolution of the tissue mask (µm/px)
              slide_mpp:float|None=None, # Level-0 µm/px for files that do not record it
              tissue_dir=None, # Folder of GeoJSON tissue polygons (`None`: find tissue on a thumbnail)
              log=None, # `log(line)`
@@ -134,7 +139,9 @@ def tile_one(name:str, # Slide name (output files are `<name>.*`)
     return state
 
 # %% ../nbs/04a_tiling.ipynb #47babdc6
-def tile_state(out, name:str)->dict|None:
+def tile_state(out, # Output folder
+               name:str, # Slide name
+              )->dict|None:
     "The state of a finished slide, or `None`."
     p = Path(out)/f'{name}.state.json'
     if not p.is_file(): return None
@@ -161,7 +168,11 @@ def tile_manifest(out, # A `genomorph tile` output folder
 def tile_slides(slides, # `{name: path}` (from `find_slides`) or a list of slide paths/folders
                 out, # Output folder
                 *,
-                mpp:float=0.5, tile_px:int=224, stride_px:int|None=None, min_tissue:float=0.25, mask_mpp:float=8.0, # Tiling (see `pp.tile_slide`)
+                mpp:float=0.5, # Tile resolution (µm/px)
+                tile_px:int=224, # Tile side at `mpp`
+                stride_px:int|None=None, # Grid step at `mpp` (`None`: `tile_px`)
+                min_tissue:float=0.25, # Minimum tissue fraction of a tile (0 to 1)
+                mask_mpp:float=8.0, # Resolution of the tissue mask (µm/px)
                 slide_mpp:float|None=None, # Level-0 µm/px for files that do not record it
                 tissue_dir=None, # Folder of per-slide GeoJSON tissue polygons
                 shard:tuple=(0, 1), # `(i, n)`: this run's share of the slides

@@ -182,7 +182,11 @@ class Slide:
     def __exit__(self, *a): self.close()
     def __repr__(self): return f"Slide({self.name}, {self.dimensions[0]}x{self.dimensions[1]} px, {self.mpp:.3g} µm/px, {self.level_count} levels, {self.backend})"
 
-def open_slide(src, *, mpp:float|None=None, backend:str='auto')->Slide:
+def open_slide(src, # Path to a slide/TIFF/JPEG/PNG, or an (H, W, 3) uint8 array
+               *,
+               mpp:float|None=None, # Level-0 µm/px; required when the file does not record it; overrides the file when given
+               backend:str='auto', # 'auto', 'tiffslide', 'openslide' or 'image'
+              )->Slide:
     "Open a slide, TIFF, image file or array (see `Slide`)."
     return Slide(src, mpp=mpp, backend=backend)
 

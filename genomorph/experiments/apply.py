@@ -16,11 +16,11 @@ from ..model import GenomorphModel, MODELS, load_model, resolve_device
 
 # %% auto #0
 __all__ = ['read_features', 'feature_contract', 'check_contract', 'warn_shift', 'blank_fraction', 'read_expression',
-           'align_genes', 'match_cases', 'spot_data', 'encode_spots', 'train_spot', 'slide_spots', 'predict_spots',
-           'plot_expression_map', 'train_expression', 'generate_expression', 'CalibratedHeads', 'read_outcomes',
-           'train_heads', 'heads_cases', 'TileGenerator', 'train_tiles', 'tiles_from_expression', 'contact_sheet',
-           'cli_spot_train', 'cli_spot_predict', 'cli_expr_train', 'cli_expr_generate', 'cli_heads_train',
-           'cli_heads_predict', 'cli_tiles_train', 'cli_tiles_generate', 'doctor', 'cli_doctor']
+           'align_genes', 'match_cases', 'spot_data', 'encode_spots', 'read_spot_features', 'train_spot', 'slide_spots',
+           'predict_spots', 'plot_expression_map', 'train_expression', 'generate_expression', 'CalibratedHeads',
+           'read_outcomes', 'train_heads', 'heads_cases', 'TileGenerator', 'train_tiles', 'tiles_from_expression',
+           'contact_sheet', 'cli_spot_train', 'cli_spot_predict', 'cli_expr_train', 'cli_expr_generate',
+           'cli_heads_train', 'cli_heads_predict', 'cli_tiles_train', 'cli_tiles_generate', 'doctor', 'cli_doctor']
 
 # %% ../../nbs/46_exp_apply.ipynb #8b37b437
 def read_features(folder, # A `genomorph features` output folder (one `<slide>.h5` per slide)
@@ -49,7 +49,8 @@ def read_features(folder, # A `genomorph features` output folder (one `<slide>.h
         bags[p.stem] = b
     return bags, feature_contract(bags[files[0].stem]['attrs'])
 
-def feature_contract(attrs:dict)->dict:
+def feature_contract(attrs:dict, # Attributes of a feature file (`<slide>.h5` attrs: model, weights_sha256, tile_tile_px, tile_mpp)
+                    )->dict:
     "What a feature file's attributes say about how its features were made."
     g = lambda k: attrs.get(k)
     return {'encoder': str(g('model') or ''), 'weights_sha256': str(g('weights_sha256') or ''),
@@ -76,7 +77,8 @@ def check_contract(expected:dict, # The model's `input_contract`
                                          (f" (weights sha256 {e['weights_sha256'][:12]}...)" if e['weights_sha256'] else '')))
 
 def warn_shift(x, # (n, d) features of the new inputs
-               mean, std, # Training mean and standard deviation per dimension
+               mean, # Training mean per dimension (d,)
+               std, # Training standard deviation per dimension (d,); floored at 1e-8
                *,
                what:str='the features', # Name in the warning
                threshold:float=4., # Warn above this many training standard deviations
@@ -186,11 +188,18 @@ def match_cases(slides, # Slide names (feature-file stems)
         if hit is not None: out[s] = hit
     return out
 
-# %% ../../nbs/46_exp_apply.ipynb #75137c87
-def spot_data(*, her2st=None, sections=None, visium=None, adata=None, cohort=None, synthetic=None,
+# %% ../../nbs/46_exp_apply.ipynb #ccb2da9d
+def spot_data(*,
+              her2st=None, # her2st root folder (ST-cnts/, ST-spotfiles/, ST-imgs/); needs `sections`. Sources are tried in this order
+              sections=None, # her2st sections to read (list, e.g. ['C1', 'C2'])
+              visium=None, # Space Ranger `outs` folders (list); several are concatenated on their shared genes
+              adata=None, # .h5ad file of spots (patches are cut when it holds images in `uns['spatial']`, else `None`)
+              cohort=None, # Cohort folder written by `genomorph synth`
+              synthetic=None, # Number of patients of a simulated cohort
               patch_um:float|None=None, # Patch side in µm (default: 100 for her2st, the spot's 2x diameter otherwise)
               patch_px:int=112, # Patch side in pixels
-              seed:int=0)->tuple:
+              seed:int=0, # Seed of the simulated cohort (`synthetic`)
+             )->tuple:
     "`(adata, patches, info)` of training spots from one source; `info` records the source and the patch size in µm."
     from genomorph.pp import spot_patches
     if her2st is not None:
@@ -223,7 +232,10 @@ def encode_spots(adata, # Spots (features are stored in `obsm[Key.features_key(e
                  weights=None, # Local weights of the preset (required: random weights are refused unless allowed)
                  allow_random_weights:bool=False, # Plumbing tests only
                  crop:int|None=None, # Central crop (px) before encoding
-                 device=None, bs:int=64, progress:bool=False)->dict:
+                 device=None, # Device of the encoder (`None`: the best available)
+                 bs:int=64, # Patches per forward pass (halved on GPU out-of-memory)
+                 progress:bool=False, # Show a progress bar
+                )->dict:
     "Encode every spot's patch with `encoder` into `obsm`; returns `{'encoder', 'weights_sha256', 'dim'}` for the model's input contract."
     from genomorph.features import extract_features
     from genomorph.encoders import resolve_weights, weights_sha256
@@ -234,7 +246,39 @@ def encode_spots(adata, # Spots (features are stored in `obsm[Key.features_key(e
     sha = weights_sha256(resolve_weights(weights)) if weights is not None else ''
     return {'encoder': encoder, 'weights_sha256': sha, 'dim': int(f.shape[1])}
 
-# %% ../../nbs/46_exp_apply.ipynb #9b36b775
+def read_spot_features(adata, # Spots with `obs['library_id']`; features go to `obsm[Key.features_key(encoder)]`
+                       features_dir, # Folder of `<section>.h5` files from `genomorph features` / `extract_slides`, one row per spot, named by spot (`adata.obs_names`)
+                       *,
+                       allow_random_weights:bool=False, # Accept features of a named encoder that had no weights file (plumbing tests only)
+                      )->dict:
+    "Read precomputed spot features (never recomputed) into `obsm`; returns `{'encoder', 'weights_sha256', 'dim'}` as `encode_spots` does."
+    import h5py
+    d = Path(features_dir)
+    if not d.is_dir(): raise GenomorphError(f"--features {d} is not a folder", fix="pass the --out folder of `genomorph features`: one <section>.h5 per section, rows named by spot")
+    libs = adata.obs[Key.obs.library_id].astype(str).values
+    F, enc = None, None
+    for sec in pd.unique(libs):
+        f = d/f'{sec}.h5'
+        if not f.is_file(): raise GenomorphError(f"--features: {f} is missing", fix=f"encode section {sec}'s spot patches into {d} (extract_slides({{'{sec}': (patches, coords, spot_names)}}, '{d}', model=..., weights=...))")
+        with h5py.File(f, 'r') as h:
+            X = h['features'][:]; names = [n.decode() if isinstance(n, bytes) else str(n) for n in h['names'][:]] if 'names' in h else None
+            e = (str(h.attrs.get('model', '')), str(h.attrs.get('weights_sha256', '')))
+        if enc is None: enc = e
+        elif e != enc: raise GenomorphError(f"--features: {f.name} holds {e[0]!r} features (weights {e[1][:12] or 'none'}) but other sections {enc[0]!r} (weights {enc[1][:12] or 'none'})", fix="encode every section with the same encoder and weights")
+        if names is None: raise GenomorphError(f"--features: {f.name} has no spot names, so its rows cannot be matched to spots", fix="write the features with names = the spots' barcodes (adata.obs_names)")
+        idx = np.flatnonzero(libs == sec); pos = pd.Index(names).get_indexer(adata.obs_names[idx])
+        if (pos < 0).any(): raise GenomorphError(f"--features: {f.name} lacks {int((pos < 0).sum())} of section {sec}'s {len(idx)} spots (e.g. {adata.obs_names[idx][pos < 0][0]!r})",
+                                                fix="encode every spot of the section (rows named by adata.obs_names)")
+        if F is None: F = np.zeros((adata.n_obs, X.shape[1]), np.float32)
+        elif X.shape[1] != F.shape[1]: raise GenomorphError(f"--features: {f.name} has {X.shape[1]}-d features, other sections {F.shape[1]}-d", fix="encode every section with the same encoder")
+        F[idx] = X[pos]
+    model, sha = enc
+    if model != 'handcrafted' and not sha and not allow_random_weights:
+        raise GenomorphError(f"--features were computed by {model!r} without a weights file (random weights)", fix="encode the spots again with --weights FILE (the encoder's local weights)")
+    adata.obsm[Key.features_key(model)] = F
+    return {'encoder': model, 'weights_sha256': sha, 'dim': int(F.shape[1])}
+
+# %% ../../nbs/46_exp_apply.ipynb #cf2756c9
 def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['spatial']`)
                patches, # uint8 patches aligned with `adata` (`None`: features already in `obsm`)
                *,
@@ -243,8 +287,11 @@ def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['
                encoder:str='handcrafted', # Features: 'handcrafted' or an encoder preset
                weights=None, # Local weights of the preset
                allow_random_weights:bool=False, # Plumbing tests only
+               features:dict|None=None, # What `read_spot_features` returned: the `encoder` features are already in `obsm` and are not recomputed
                patch_um:float|None=None, # Physical patch side (µm), recorded in the contract
-               device=None, seed:int=0, progress:bool=True,
+               device=None, # Where to encode and train (`None`: the best available)
+               seed:int=0, # Seed of training
+               progress:bool=True, # Show progress bars and logs
                **fit_kw, # Passed to `genomorph.spot.fit_spot` (epochs, n_genes, smooth, backbone, ...)
               ):
     "Train a spot model on all sections of `adata` (validation from them); returns the `SpotRegressor` with its input contract completed."
@@ -255,7 +302,12 @@ def train_spot(adata, # Training spots (raw counts, `obs['library_id']`, `obsm['
     if valid and not set(valid) <= set(libs): raise GenomorphError(f"--valid {sorted(set(valid) - set(libs))} are not among the training sections {libs}", fix="pick validation sections from the training sections")
     if valid and set(valid) == set(libs): raise GenomorphError("--valid takes every training section", fix="leave at least one section to train on")
     info = {'encoder': 'handcrafted', 'weights_sha256': ''}
-    if encoder != 'handcrafted':
+    if features is not None:
+        if features['encoder'] != encoder: raise GenomorphError(f"the features are {features['encoder']!r}, encoder={encoder!r}", fix="pass encoder=features['encoder']")
+        if Key.features_key(encoder) not in adata.obsm: raise GenomorphError("features= given but not in obsm", fix="call read_spot_features(adata, DIR) first")
+        info = features
+    if encoder != 'handcrafted' and features is not None: fit_kw = {'feature_px': None, **fit_kw}
+    elif encoder != 'handcrafted':
         if patches is None and Key.features_key(encoder) not in adata.obsm: raise GenomorphError(f"no patches to encode with {encoder!r}", fix="give spots with images")
         if patches is not None:
             P = patches.shape[1]; d = spot_diameter_px(adata); crop = None if d is None or round(d) >= P else int(round(d))
@@ -325,7 +377,9 @@ def predict_spots(reg, # Trained `SpotRegressor`
                   *,
                   weights=None, # Encoder weights (models trained on an encoder preset)
                   allow_random_weights:bool=False, # Plumbing tests only
-                  device=None, progress:bool=False)->ad.AnnData:
+                  device=None, # Device of the encoder when `patches` are encoded (`None`: the best available); the model predicts on its own device
+                  progress:bool=False, # Unused (no progress bar is shown)
+                 )->ad.AnnData:
     "Predicted expression of every panel gene: an AnnData (obs, `obsm['spatial']` and `uns['spatial']` of `adata`; `X` = log1p CP10k predictions, clipped at 0; `layers['measured']` where `adata` has counts)."
     from genomorph.encoders import resolve_weights, weights_sha256
     cfg = reg.config; ic = cfg['input_contract']
@@ -411,7 +465,13 @@ def train_expression(bags:dict, # `read_features` bags
                      signatures=None, # Gene-family CSV / dict (exact names)
                      valid_frac:float=0.2, # Share of cases held out for early stopping
                      slide_to_case:dict|None=None, # Explicit slide -> case mapping
-                     epochs:int=60, bs:int=16, lr:float=3e-3, d_model:int=64, device=None, seed:int=0, progress:bool=True,
+                     epochs:int=60, # Maximum epochs (early stopping on the validation cases)
+                     bs:int=16, # Slides (bags) per batch
+                     lr:float=3e-3, # Peak learning rate (one-cycle schedule)
+                     d_model:int=64, # Token size of the network (4 attention heads: a multiple of 4)
+                     device=None, # Where to train (`None`: `core.default_device()`)
+                     seed:int=0, # Seed of the validation split, default families and training
+                     progress:bool=True, # Show fastai's progress bar
                      source:str='', # Where the data came from (recorded)
                     ):
     "Fit an `ExpressionDiffusion` on every slide whose case has expression; returns the model (contract recorded)."
@@ -433,7 +493,10 @@ def generate_expression(model, # Trained `ExpressionDiffusion` (or `DirectRegres
                         bags:dict, # `read_features` bags of the slides to generate for
                         contract:dict, # Their `read_features` contract
                         *,
-                        n_samples:int=8, steps:int=50, seed:int=0, max_patches:int|None=4096,
+                        n_samples:int=8, # Draws per slide, averaged into `X` (a `DirectRegressor` gives one prediction)
+                        steps:int=50, # DDIM steps
+                        seed:int=0, # Seed of the draws and of the patch subsampling
+                        max_patches:int|None=4096, # Subsample larger slides to this many patches (`None`: every patch)
                         by:str='slide', # 'slide': one row per slide; 'case': slides of a case averaged
                         cases:list|None=None, # Known case ids (for `obs['case_id']`); `None`: the model's training cases, and TCGA case ids read from slide names
                         slide_to_case:dict|None=None, # Explicit slide -> case mapping
@@ -567,12 +630,22 @@ def train_heads(outcomes:pd.DataFrame, # `read_outcomes` table
                 bags:dict|None=None, # `read_features` bags (slide branch), or `None` (expression only)
                 contract:dict|None=None, # Their contract (recorded)
                 expression:pd.DataFrame|None=None, # Cases x genes (real or generated), or `None` (slide only)
-                groups=None, signatures=None, # Gene families (see `_families`)
+                groups=None, # Family per gene (Series indexed by gene) or `None`: k-means families of the training expression
+                signatures=None, # Gene-family CSV / dict (exact names); takes precedence over `groups`
                 grade_labels:list|None=None, # Names of the grades
-                slide_to_case:dict|None=None,
+                slide_to_case:dict|None=None, # Explicit slide -> case mapping (else slides named like their cases)
                 alpha:float=0.1, # Conformal miscoverage
-                calib_frac:float=0.2, valid_frac:float=0.2, # Held-back calibration cases; validation (early stopping) from the rest
-                n_bins:int=4, epochs:int=30, lr:float=2e-3, bs:int=8, d:int=32, max_n:int|None=512, device=None, seed:int=0, progress:bool=True,
+                calib_frac:float=0.2, # Share of cases held back for conformal calibration (never trained on)
+                valid_frac:float=0.2, # Share of the remaining cases used for validation (early stopping)
+                n_bins:int=4, # Survival time bins
+                epochs:int=30, # Maximum epochs
+                lr:float=2e-3, # Learning rate (constant)
+                bs:int=8, # Cases per batch
+                d:int=32, # Hidden size of the heads
+                max_n:int|None=512, # Subsample training bags to at most this many patches (`None`: all)
+                device=None, # Where to train (`None`: `core.default_device()`)
+                seed:int=0, # Seed of the case splits, default families and training
+                progress:bool=True, # fastai progress bar and epoch table
                 expression_source:str='', # What the expression is (recorded: 'real', a generated file, ...)
                )->CalibratedHeads:
     "Train survival/grade heads on the cases with the given inputs, calibrate conformal sets on held-back cases; returns the saved-ready model."
@@ -616,7 +689,12 @@ def train_heads(outcomes:pd.DataFrame, # `read_outcomes` table
 
 def heads_cases(model:CalibratedHeads, # Trained or loaded model
                 *,
-                bags:dict|None=None, contract:dict|None=None, expression:pd.DataFrame|None=None, slide_to_case:dict|None=None, cases=None)->tuple:
+                bags:dict|None=None, # `read_features` bags of the new slides (needed unless the model is 'omic')
+                contract:dict|None=None, # Their `read_features` contract, checked against the model's
+                expression:pd.DataFrame|None=None, # Cases x genes (e.g. `genomorph expr-generate --by case`; needed unless the model is 'slide')
+                slide_to_case:dict|None=None, # Explicit slide -> case mapping (else slides named like their cases)
+                cases=None, # Case ids to group slides into (default: `expression`'s index, else TCGA case ids or slide names)
+               )->tuple:
     "`(Cases, slides per case)` of new cases in the model's input form (checks the feature contract, warns on shifted features)."
     cfg = model.config['inputs']; mode = model.config['settings']['mode']
     if mode != 'omic' and bags is None: raise GenomorphError(f"this {mode!r} model reads slides", fix="pass --features DIR (encoded as for training)")
@@ -640,7 +718,7 @@ def heads_cases(model:CalibratedHeads, # Trained or loaded model
     n = len(ids)
     return Cases(np.array(ids), np.zeros(n), np.zeros(n, int), -np.ones(n, int), feats, X, None), {c: cb.get(c, (None, []))[1] for c in ids}
 
-# %% ../../nbs/46_exp_apply.ipynb #32ca9c7f
+# %% ../../nbs/46_exp_apply.ipynb #0c337da5
 def _stub(cfg:dict):
     "A family model object whose `config` is `cfg` (restored, no network yet), for its `build`."
     klass = MODELS[cfg['class']]; obj = klass.__new__(klass); obj.config = cfg; obj._restore(); return obj
@@ -678,7 +756,11 @@ class TileGenerator(GenomorphModel):
     def generate(self, expr=None, # log1p expression (n, genes), model gene order
                  *,
                  cond=None, # Or the encoder's embeddings (n, d) (`encoded`)
-                 seed:int=0, steps:int=25, guidance:float=1.5)->np.ndarray:
+                 seed:int=0, # Seed of the draws
+                 steps:int=25, # Diffusion: DDIM steps (ignored by a GAN)
+                 guidance:float=1.5, # Diffusion: classifier-free guidance weight (ignored by a GAN)
+                 truncation:float=1., # GAN with the style generator: pull styles towards each condition's mean (psi; 1 = none)
+                )->np.ndarray:
         "uint8 tiles (n, S, S, 3)."
         from genomorph.imagemetrics import to_uint8
         self._require_trained('generate')
@@ -686,18 +768,26 @@ class TileGenerator(GenomorphModel):
         _, gen = self._parts()
         d = self.config['generator_config']['net'].get('cond_dim')
         if d is not None and c.shape[1] != d: raise GenomorphError(f"conditions have {c.shape[1]} dimensions, the generator expects {d}", fix="pass embeddings of this model's encoder (--encoded), or expression without --encoded")
-        x = gen.generate(c, seed=seed, steps=steps, guidance=guidance) if self.kind == 'diffusion' else gen.generate(c, seed=seed)
+        if truncation != 1 and self.kind != 'gan': raise GenomorphError("--truncation applies to GAN models", fix="use --guidance for a diffusion model")
+        x = gen.generate(c, seed=seed, steps=steps, guidance=guidance) if self.kind == 'diffusion' else gen.generate(c, seed=seed, truncation=truncation)
         return to_uint8(x)
 
-# %% ../../nbs/46_exp_apply.ipynb #2dbccbce
+# %% ../../nbs/46_exp_apply.ipynb #f4690791
 def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by it)
                 patches, # uint8 tiles aligned with `adata`
                 *,
                 generator:str='diffusion', # 'diffusion' (CLIP-conditioned) or 'gan' (β-VAE-conditioned, RNA-GAN)
-                size:int=32, n_genes:int=64, n_clusters:int=4,
+                size:int=32, # Tile side (px) the networks work at (patches are resized; a power of two >= 16 for the GAN)
+                n_genes:int=64, # Highly variable genes of the panel (chosen on training spots)
+                n_clusters:int=4, # Expression clusters (KMeans on training spots; kept in `.state`)
                 epochs:dict|None=None, # {'clip', 'vae', 'gan', 'diffusion'}
-                clip_kw=None, diffusion_kw=None, gan_kw=None,
-                bs:int=32, device=None, seed:int=0, progress:bool=True,
+                clip_kw=None, # 'diffusion': `CLIPModel` settings and fit options (lr, wd)
+                diffusion_kw=None, # 'diffusion': `TileDiffusionModel` settings and fit option lr
+                gan_kw=None, # 'gan': `GANModel` settings and fit options (lr, n_crit, lambda_gp)
+                bs:int=32, # Batch size of every network
+                device=None, # Where to train (`None`: the best available)
+                seed:int=0, # Seed of the patient split, clusters and training
+                progress:bool=True, # fastai progress bars and epoch tables
                 info:dict|None=None, # Recorded in the model (source, tile µm, ...)
                )->TileGenerator:
     "Train the expression encoder and the generator on training patients (validation patients for early choices); returns a `TileGenerator`."
@@ -732,8 +822,14 @@ def tiles_from_expression(model:TileGenerator, # Trained or loaded model
                           *,
                           units:str='auto', # 'counts' (normalised to log1p CP10k as in training), 'log1p', or 'auto' (counts when every value is a whole number and some exceed 20)
                           encoded:bool=False, # `table` holds the encoder's embeddings
-                          n_samples:int=4, seed:int=0, steps:int=25, guidance:float=1.5, min_frac:float=0.5,
-                          log=None)->tuple:
+                          n_samples:int=4, # Tiles drawn per row
+                          seed:int=0, # Seed of the first draw (draw j uses `seed + j`)
+                          steps:int=25, # Diffusion: DDIM steps (ignored by a GAN)
+                          guidance:float=1.5, # Diffusion: classifier-free guidance weight (ignored by a GAN)
+                          min_frac:float=0.5, # Refuse when `table` has fewer than this share of the model's genes (missing ones are set to 0)
+                          truncation:float=1., # GAN (style generator): truncation psi
+                          log=None, # Callable taking a message (reports how `units='auto'` read the table), or `None`
+                         )->tuple:
     "`(tiles (n_rows, n_samples, S, S, 3), units used)`: `n_samples` draws per row, seeds `seed`, `seed + 1`, ..."
     from genomorph.pp import log1p_cp10k
     if encoded: C, used = table.to_numpy(np.float32), 'encoded'
@@ -745,7 +841,7 @@ def tiles_from_expression(model:TileGenerator, # Trained or loaded model
         if units == 'counts': X = log1p_cp10k(X, target_sum=model.config['info'].get('target_sum', 1e4), dense=True)
         elif units != 'log1p': raise GenomorphError(f"--units {units!r}", fix="use --units counts, log1p or auto")
         C, used = model.encode(X), units
-    out = np.stack([model.generate(cond=C, seed=seed + j, steps=steps, guidance=guidance) for j in range(n_samples)], 1)
+    out = np.stack([model.generate(cond=C, seed=seed + j, steps=steps, guidance=guidance, truncation=truncation) for j in range(n_samples)], 1)
     return out, used
 
 def contact_sheet(tiles, # uint8 (n_rows, n_samples, S, S, 3)
@@ -789,8 +885,9 @@ def _load(path, kind, cmd):
     if not isinstance(m, kind): raise GenomorphError(f"{p} holds a {type(m).__name__} ({m.family}), not a model this command reads", fix=f"pass a model written by `genomorph {cmd}`")
     return m
 
-# %% ../../nbs/46_exp_apply.ipynb #381c3f9f
-def cli_spot_train(argv=None):
+# %% ../../nbs/46_exp_apply.ipynb #298807cc
+def cli_spot_train(argv=None, # Command-line arguments (default: sys.argv[1:])
+                  ):
     "`genomorph spot-train`: train a spot expression model (image patch -> every panel gene) and save it."
     from genomorph.spot import SPOT_MODELS, MIN_COUNTS
     p = argparse.ArgumentParser(prog='genomorph spot-train', description="Train a spot model (H&E patch under each spot -> expression of every panel gene) on all the given "
@@ -808,6 +905,7 @@ def cli_spot_train(argv=None):
     p.add_argument('--backbone', default='tcgn_lite', choices=['tcgn_lite', 'tcgn', 'genedml_lite', 'none'], help="context model only: image model trained first on the same sections, whose frozen embedding joins the features ('none': features only) (default: %(default)s, as spot-eval)")
     p.add_argument('--encoder', default='handcrafted', help="patch features: 'handcrafted' or an encoder preset (`genomorph encoders`; needs --weights) (default: %(default)s)")
     p.add_argument('--weights', default=None, help="local weights of --encoder (file or folder)")
+    p.add_argument('--features', metavar='DIR', default=None, help="precomputed spot features instead of --encoder: one <section>.h5 per section from `genomorph features` (rows named by spot); read, never recomputed")
     p.add_argument('--allow-random-weights', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--patch-um', type=float, default=None, help="patch side in µm (default: 100 for her2st, 110 for Visium, the cohort's patch size)")
     p.add_argument('--patch-px', type=int, default=112, help="patch side in pixels (default: %(default)s)")
@@ -820,6 +918,7 @@ def cli_spot_train(argv=None):
     check_writable(a.out, overwrite=a.overwrite, flag='--out')
     resolve_device(a.device)
     if a.her2st and not a.sections: raise GenomorphError("--her2st needs --sections", fix="e.g. --sections C1,C2,C3")
+    if a.features and a.encoder != 'handcrafted': raise GenomorphError("--features and --encoder both say where the features come from", fix="pass one of them")
     if a.encoder != 'handcrafted' and a.weights is None and not a.allow_random_weights:
         raise GenomorphError(f"--encoder {a.encoder} needs its weights", fix=f"pass --weights FILE (local weights of {a.encoder}; nothing is downloaded)")
     try: smooth = a.smooth if a.smooth == 'auto' else float(a.smooth)
@@ -828,19 +927,22 @@ def cli_spot_train(argv=None):
     adata, patches, info = spot_data(her2st=a.her2st, sections=_list(a.sections), visium=a.visium, adata=a.adata, cohort=a.cohort, synthetic=a.synthetic,
                                      patch_um=a.patch_um, patch_px=a.patch_px, seed=a.seed)
     kw = dict(n_genes=a.n_genes, min_counts=a.min_counts, smooth=smooth)
+    feats = read_spot_features(adata, a.features, allow_random_weights=a.allow_random_weights) if a.features else None
     if a.epochs: kw['epochs'] = a.epochs
     if a.preset != 'cpu': kw.update(preset=a.preset, backbone_kw={'preset': a.preset} if a.model == 'context' and a.backbone == 'tcgn' else {})
     if a.model == 'context':
         kw['radius'] = 'auto'
         if a.backbone != 'none': kw['backbone'] = a.backbone
-    reg = train_spot(adata, patches, model=a.model, valid=_list(a.valid) or None, encoder=a.encoder, weights=a.weights, allow_random_weights=a.allow_random_weights,
+    reg = train_spot(adata, patches, model=a.model, valid=_list(a.valid) or None, encoder=feats['encoder'] if feats else a.encoder, weights=a.weights,
+                     allow_random_weights=a.allow_random_weights, features=feats,
                      patch_um=info['patch_um'], device=a.device, seed=a.seed, progress=True, **kw)
     reg.config['input_contract']['source'] = info['source']
     reg.save(a.out, overwrite=a.overwrite)
     _say(f"wrote {a.out}: {len(reg.genes)} genes, validation PCC {reg.config.get('valid_pcc', float('nan')):.3f} on {reg.config['valid_sections']}")
     return 0
 
-def cli_spot_predict(argv=None):
+def cli_spot_predict(argv=None, # Command-line arguments (default: sys.argv[1:])
+                    ):
     "`genomorph spot-predict`: predict every panel gene of a spot model on slides, Visium folders, AnnData or patch stores."
     from genomorph.spot import SpotRegressor
     p = argparse.ArgumentParser(prog='genomorph spot-predict', description="Predict the expression of every gene of a spot model's panel, from H&E alone. "
@@ -905,7 +1007,7 @@ def cli_spot_predict(argv=None):
     _write_h5ad(out, a.out, a.overwrite)
     files = [a.out]
     if figs is not None:
-        import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+        from genomorph.core import use_agg; use_agg(); import matplotlib.pyplot as plt
         for lib in pd.unique(out.obs[Key.obs.library_id].astype(str)):
             f = plot_expression_map(out, genes, library_id=lib); fp = figs/f'{lib}_expression.png'
             save_figure(f, fp, overwrite=a.overwrite, dpi=90); plt.close(f); files.append(str(fp))
@@ -913,7 +1015,8 @@ def cli_spot_predict(argv=None):
     return 0
 
 # %% ../../nbs/46_exp_apply.ipynb #e6b239a7
-def cli_expr_train(argv=None):
+def cli_expr_train(argv=None, # Command-line arguments (default: sys.argv[1:])
+                  ):
     "`genomorph expr-train`: train the slide -> bulk expression diffusion model (PathGen) and save it."
     p = argparse.ArgumentParser(prog='genomorph expr-train', description="Train the gene-family diffusion model (PathGen-style) from slide features to the bulk "
                                 "expression of their cases; save it for `genomorph expr-generate`. Slides are matched to cases by name (a slide named after its case, "
@@ -943,7 +1046,8 @@ def cli_expr_train(argv=None):
     _say(f"wrote {a.out}: {len(dm.genes)} genes in {len(dm.sizes)} families, trained on {dm.config['n_train']} slides ({dm.config['n_valid']} validation)")
     return 0
 
-def cli_expr_generate(argv=None):
+def cli_expr_generate(argv=None, # Command-line arguments (default: sys.argv[1:])
+                     ):
     "`genomorph expr-generate`: generate bulk expression for slides with a trained expression model."
     from genomorph.diffusion import ExpressionDiffusion
     p = argparse.ArgumentParser(prog='genomorph expr-generate', description="Generate expression for every slide of a feature folder with a model from "
@@ -987,7 +1091,8 @@ def _expression_arg(v, table_path, *, flag='--expression'):
         t = t.groupby(pd.Series(cid).reindex(t.index).values).mean()
     return t, g, f'file:{Path(v).name}'
 
-def cli_heads_train(argv=None):
+def cli_heads_train(argv=None, # Command-line arguments (default: sys.argv[1:])
+                   ):
     "`genomorph heads-train`: train survival and grade heads with conformal calibration and save them."
     p = argparse.ArgumentParser(prog='genomorph heads-train', description="Train MCAT-style survival and grade heads (co-attention of slide patches and gene families, "
                                 "or either alone) and calibrate conformal grade sets and a survival lower bound on held-back training cases; the calibration is saved with the model.")
@@ -1018,7 +1123,8 @@ def cli_heads_train(argv=None):
     _say(f"wrote {a.out}: {h.config['settings']['mode']} heads, {len(c['train'])} training, {len(c['valid'])} validation and {len(c['calibration'])} calibration cases")
     return 0
 
-def cli_heads_predict(argv=None):
+def cli_heads_predict(argv=None, # Command-line arguments (default: sys.argv[1:])
+                     ):
     "`genomorph heads-predict`: per-case risk, survival, conformal lower bound, grade probabilities and sets."
     p = argparse.ArgumentParser(prog='genomorph heads-predict', description="Apply heads from `genomorph heads-train` to new cases: a CSV with per case risk, "
                                 "survival at the bin edges, the conformal lower bound on survival time, grade probabilities and the conformal grade set; "
@@ -1055,7 +1161,7 @@ def cli_heads_predict(argv=None):
                 msg += f"; survival lower-bound coverage {cv:.3f} (target {1 - h.config['conformal']['alpha']:.2f})"
             _say(msg)
     if figs is not None:
-        import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+        from genomorph.core import use_agg; use_agg(); import matplotlib.pyplot as plt
         from genomorph.heads import coattention_maps, plot_coattention, plot_km_groups
         if outc is not None:
             o = outc.reindex(df.index); ok = o[Key.obs.time].notna().values
@@ -1089,8 +1195,9 @@ def _slide_canvas(bag:dict)->tuple:
     W = xy[:, 0].max() + px if len(xy) else px; H = xy[:, 1].max() + px if len(xy) else px; sc = 600 / max(W, H)
     return np.full((int(H * sc) + 1, int(W * sc) + 1, 3), 255, np.uint8), xy, px, sc
 
-# %% ../../nbs/46_exp_apply.ipynb #4ef031d9
-def cli_tiles_train(argv=None):
+# %% ../../nbs/46_exp_apply.ipynb #ddcf7b3a
+def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
+                   ):
     "`genomorph tiles-train`: train an expression -> H&E tile generator and save it."
     from genomorph.experiments.imagegen import PRESETS
     p = argparse.ArgumentParser(prog='genomorph tiles-train', description="Train an expression -> H&E tile generator: a gene-image CLIP and a conditional "
@@ -1132,7 +1239,8 @@ def cli_tiles_train(argv=None):
     _say(f"wrote {a.out}: {a.generator} generator of {size} px tiles from {len(tg.genes)} genes")
     return 0
 
-def cli_tiles_generate(argv=None):
+def cli_tiles_generate(argv=None, # Command-line arguments (default: sys.argv[1:])
+                      ):
     "`genomorph tiles-generate`: generate H&E tiles from expression with a trained tile generator."
     p = argparse.ArgumentParser(prog='genomorph tiles-generate', description="Generate H&E tiles from expression profiles with a model from `genomorph tiles-train`: "
                                 "PNG tiles (<sample>_<draw>.png), a contact sheet (one row per profile) and tiles.csv. Missing panel genes are set to 0 "
@@ -1145,6 +1253,7 @@ def cli_tiles_generate(argv=None):
     p.add_argument('--n-samples', type=int, default=4, help="tiles per profile (default: %(default)s)")
     p.add_argument('--steps', type=int, default=25, help="diffusion: DDIM steps (default: %(default)s)")
     p.add_argument('--guidance', type=float, default=None, help="diffusion: classifier-free guidance (default: the model's)")
+    p.add_argument('--truncation', type=float, default=1., help="GAN (style generator): truncation psi in [0, 1], pulls each tile towards its profile's mean style; 1 = none (default: %(default)s)")
     p.add_argument('--min-genes', type=float, default=0.5, help="refuse profiles with fewer than this share of the panel (default: %(default)s)")
     _common(p, "output folder for PNG tiles and the contact sheet", out_default='tiles_generate')
     a = p.parse_args(argv)
@@ -1163,9 +1272,9 @@ def cli_tiles_generate(argv=None):
             groups = _list(a.clusters)
             if len(groups) != len(table): raise GenomorphError(f"--clusters has {len(groups)} labels for {len(table)} profiles", fix="give one label per profile, or a CSV sample,label")
     tiles, used = tiles_from_expression(tg, table, units=a.units, encoded=a.encoded, n_samples=a.n_samples, seed=a.seed, steps=a.steps,
-                                        guidance=a.guidance or tg.config['info'].get('guidance', 1.5), min_frac=a.min_genes, log=_say)
+                                        guidance=a.guidance or tg.config['info'].get('guidance', 1.5), min_frac=a.min_genes, truncation=a.truncation, log=_say)
     from PIL import Image
-    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    from genomorph.core import use_agg; use_agg(); import matplotlib.pyplot as plt
     out.mkdir(parents=True, exist_ok=True); rows = []
     safe = lambda s: re.sub(r'[^A-Za-z0-9_.-]+', '_', str(s))
     for i, name in enumerate(table.index):
@@ -1209,7 +1318,8 @@ def doctor()->dict:
             'slide_backends': [b for b in ('tiffslide', 'openslide') if ver.get(b) and not str(ver[b]).startswith('error')] + ['PIL (plain images)'],
             'weights_searched': [str(r) for r in roots], 'weights_found': found, 'data_dir': str(dd), 'data_dir_exists': dd.exists(), 'data_dir_writable': bool(wr)}
 
-def cli_doctor(argv=None):
+def cli_doctor(argv=None, # Command-line arguments (default: sys.argv[1:])
+              ):
     "`genomorph doctor`: versions, devices, slide backends, encoder weights found, data directory."
     p = argparse.ArgumentParser(prog='genomorph doctor', description="Report what this installation can do: versions, devices (CUDA, bf16), slide backends, "
                                 "encoder weights found ($GENOMORPH_WEIGHTS, <data dir>/weights, the Hugging Face cache), and the data directory.")

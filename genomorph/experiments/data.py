@@ -70,7 +70,8 @@ def bench_core(quick:bool=False, # Smaller model and the quick heads stage
     return res
 
 # %% ../../nbs/40_exp_data.ipynb #9d439e5a
-def cli_fetch(argv=None):
+def cli_fetch(argv=None, # Command-line arguments (default: sys.argv[1:])
+             ):
     "genomorph fetch: download (or verify a local copy of) a registered dataset."
     p = argparse.ArgumentParser(prog='genomorph fetch', description='Download a dataset from the registry (data/registry.json), verifying sha256 checksums.')
     p.add_argument('name', nargs='?', help='dataset name (see --list)')
@@ -128,7 +129,7 @@ def demo_synth(out, # Output directory for the stage
                quick:bool=False, # Smaller cohort
               )->dict:
     "Demo stage: build the default cohort with two slides per patient (smaller when `quick`), save its figures and oracle, share it in `ctx['cohort']`."
-    import matplotlib; matplotlib.use('Agg')
+    from genomorph.core import use_agg; use_agg()
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     # two slides per patient: the slide-level stages (diffusion, decision heads) then have 48 slides to learn from
@@ -152,7 +153,7 @@ def demo_data(out, # Output folder
               quick:bool=False, # Fewer patches and genes
              )->dict:
     "Data-pipeline demo stage: preprocessing, features, tiling and stain normalisation (+ a her2st section when a data root is given)."
-    import matplotlib; matplotlib.use('Agg')
+    from genomorph.core import use_agg; use_agg()
     import matplotlib.pyplot as plt
     from sklearn.linear_model import Ridge
     from genomorph import pp

@@ -64,7 +64,7 @@ def training_throughput(d_feat:int=34, # Patch feature size
                         bag_size:int=32, # Patches per bag (equal for both variants)
                         bs:int=64, # Batch size of the batched variant
                         d_model:int=32, # Token size of the model
-                        seed:int=0,
+                        seed:int=0, # Seed of the model and of the random bags
                        )->dict:
     "Seconds to train one pass over `n_bags` equal-size bags, batched vs one bag at a time (gradients accumulated to the same steps)."
     set_seed(seed)
@@ -242,7 +242,10 @@ def plot_generated_vs_real(truth, # (n, genes) true expression
     for ax in list(axs.flat)[len(names):]: ax.axis('off')
     fig.tight_layout(); return fig
 
-def plot_expression_heatmap(truth, gen, groups:list):
+def plot_expression_heatmap(truth, # (n, genes) true expression
+                            gen, # AnnData from `generate` (or (n, genes) array)
+                            groups:list, # Group label per gene
+                           ):
     "Real and generated expression side by side (held-out bags x genes ordered by group, z-scored per gene)."
     import matplotlib.pyplot as plt
     a, b, groups = np.asarray(truth), np.asarray(getattr(gen, 'X', gen)), np.asarray([str(g) for g in groups])
@@ -255,7 +258,9 @@ def plot_expression_heatmap(truth, gen, groups:list):
     axs[0].set_ylabel('held-out bags'); fig.colorbar(im, ax=axs, shrink=.8, label='z (real scale)')
     return fig
 
-def plot_uncertainty(truth, gen):
+def plot_uncertainty(truth, # (n, genes) true expression
+                     gen, # AnnData from `generate`: the mean in `X`, the draws' SD in `layers[STD_LAYER]`
+                    ):
     "Per-gene standard deviation of the draws against the absolute error of their mean (binned means on top)."
     import matplotlib.pyplot as plt
     sd, err = np.asarray(gen.layers[STD_LAYER]).ravel(), np.abs(np.asarray(gen.X) - np.asarray(truth)).ravel()
@@ -298,7 +303,8 @@ def demo_diffusion(out, # Output directory of this stage
     return {**{k: v for k, v in res.items() if k != 'per_group'}, 'files': files}
 
 # %% ../../nbs/42_exp_diffusion.ipynb #4fa2027f
-def cli_diffusion_eval(argv=None):
+def cli_diffusion_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
+                      ):
     "`genomorph diffusion-eval`: train and evaluate the gene-group diffusion model, write JSON figures."
     p = argparse.ArgumentParser(prog='genomorph diffusion-eval', description="Train the PathGen-style gene-group diffusion model on training patients and "
                                 "evaluate it on held-out patients (Spearman/MAE per gene and group) against a shuffled-condition and a direct attention-MIL "
@@ -367,7 +373,7 @@ def _finish_cli(a, ex, head):
         ex['model'].save(a.save_model, overwrite=a.overwrite)
     save_json(res, a.out, overwrite=a.overwrite)
     if a.figures:
-        import matplotlib; matplotlib.use('Agg')
+        from genomorph.core import use_agg; use_agg()
         Path(a.figures).mkdir(parents=True, exist_ok=True); _save_figs(a.figures, ex, ex['model'].groups); print(f"figures in {a.figures}")
     print(f"spearman {res['spearman']} (shuffled {res['spearman_shuffled']}, direct {res.get('spearman_direct')}); wrote {a.out}")
     return 0

@@ -23,7 +23,7 @@ __all__ = ['PATHGEN_ARMS', 'survival_eval', 'cli_survival_eval', 'bulk_expressio
 # %% ../../nbs/43_exp_heads.ipynb #97594f43
 #| export
 
-# %% ../../nbs/43_exp_heads.ipynb #618c2444
+# %% ../../nbs/43_exp_heads.ipynb #d5b5629b
 def _zfit(X): m, s = X.mean(0), X.std(0); return m, np.where(s > 1e-8, s, 1.)
 
 def _default_groups(Xtr, n_groups=6, seed=0):
@@ -42,6 +42,7 @@ def _baseline_(tr, va, te, X, C, time, event, grade, n_grades, seed=0):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
     from lifelines import CoxPHFitter
+    from genomorph.conformal import fit_temperature
     def design(fit_idx, k):
         pca = PCA(min(k, X.shape[1], len(fit_idx) - 1), random_state=seed).fit(X[fit_idx])
         return lambda idx: np.c_[pca.transform(X[idx]), C[idx]]
@@ -62,10 +63,14 @@ def _baseline_(tr, va, te, X, C, time, event, grade, n_grades, seed=0):
         gg = [(k, Cr) for k in (8, 16, 32, 50) for Cr in (0.01, 0.1, 1.0)]
         bk = max(gg, key=lambda kc: balanced_accuracy_score(grade[vg], lr(tr, vg, *kc).argmax(1)) if len(vg) else 0)
         res['grade_proba'] = lr(trva, te, *bk)
+        res['grade_T'] = fit_temperature(lr(tr, vg, *bk), grade[vg]) if len(vg) > 1 else 1.0   # temperature from a train-only fit on the validation cases
         # the plain reference: standardise -> PCA(50) -> logistic regression (default C, balanced classes), no tuning, train + valid
-        fit_idx = trva[grade[trva] >= 0]; pca = PCA(min(50, X.shape[1], len(fit_idx) - 1), random_state=seed).fit(X[fit_idx])
-        m = LogisticRegression(class_weight='balanced', max_iter=2000).fit(pca.transform(X[fit_idx]), grade[fit_idx])
-        P = np.zeros((len(te), n_grades)); P[:, m.classes_] = m.predict_proba(pca.transform(X[te])); res['grade_proba_pca50'] = P
+        def pca50(fit_idx, pred_idx):
+            fit_idx = fit_idx[grade[fit_idx] >= 0]; pca = PCA(min(50, X.shape[1], len(fit_idx) - 1), random_state=seed).fit(X[fit_idx])
+            m = LogisticRegression(class_weight='balanced', max_iter=2000).fit(pca.transform(X[fit_idx]), grade[fit_idx])
+            P = np.zeros((len(pred_idx), n_grades)); P[:, m.classes_] = m.predict_proba(pca.transform(X[pred_idx])); return P
+        res['grade_proba_pca50'] = pca50(trva, te)
+        res['grade_T_pca50'] = fit_temperature(pca50(tr, vg), grade[vg]) if len(vg) > 1 else 1.0
     return res
 
 def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.zip`)
@@ -86,7 +91,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
                  )->dict:
     "Cross-validated survival (and grade) evaluation of the expression-only heads against PCA baselines, with conformal coverage."
     from genomorph.pp import split_groups, gene_groups
-    from genomorph.conformal import GradeConformal, SurvivalLPB, TimeBinConformal, CoxCensoring, lpb_coverage, set_coverage
+    from genomorph.conformal import GradeConformal, SurvivalLPB, SurvivalInterval, TimeBinConformal, CoxCensoring, lpb_coverage, set_coverage, fit_temperature, tempered
     df = read_tcga_table(table)
     if max_cases: df = df.iloc[np.random.default_rng(seed).permutation(len(df))[:max_cases]]
     cols, kind, cov_cols = tcga_features(df)
@@ -98,7 +103,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
     n_grades = len(labels) if len(labels) > 1 else 0
     ids = df.index.to_numpy(str)
     notes = set()
-    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_size')}
+    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_size')}
     for f in range(folds):
         sp = split_groups(ids, n_folds=folds, fold=f, valid_frac=0.2, seed=seed)
         te = sp == 'test'; rest = np.flatnonzero(sp != 'test')
@@ -124,11 +129,11 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
         kw = dict(d=16, dropout=0.5, epochs=epochs, patience=10, lr=2e-3, wd=1e-2, bs=16, grade_weight=0.3) | (model_kw or {})
         for k in range(n_seeds):
             fit = lambda idx, **o: fit_heads(mk(idx), mk(va), mode='omic', group_sizes=sizes, n_bins=n_bins, n_grades=n_grades, seed=seed + 100*k, **(kw | o))
-            h = fit(tr)
+            h = fit(tr); p_va = h.predict(mk(va)).get('grade_proba')   # validation predictions of the train-only model: the grade temperature
             if refit:   # like the baseline: settings (here the epoch count) chosen on validation, then refitted on train + valid
                 best = h.tracker.best_epoch if h.tracker.best_epoch is not None else kw['epochs'] - 1
                 h = fit(np.r_[tr, va], epochs=best + 1, early_stop=False)
-            preds.append((h.predict(mk(np.flatnonzero(te))), h.predict(mk(cal)), h.edges))
+            preds.append((h.predict(mk(np.flatnonzero(te))), h.predict(mk(cal)), h.edges, p_va))
         avg = lambda key, j: np.mean([p[j][key] for p in preds], 0)
         p_te = {k: avg(k, 0) for k in ('risk', 'surv')}; p_ca = {k: avg(k, 1) for k in ('risk', 'surv')}
         per['cindex'].append(concordance_index(time[te], p_te['risk'], event[te]))
@@ -148,6 +153,10 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
         per['scov'].append(float(lpb_coverage(L, time[te], event[te], c0=lpb.c0_, G=G_te).loc['all', 'coverage']))
         per['scov_km'].append(float(lpb_coverage(Lm, time[te], event[te], c0=lpb.c0_, G=G_te).loc['all', 'coverage']))
         per['smed'].append(float(np.median(L))); per['smed_km'].append(float(np.median(Lm)))
+        # two-sided interval around the predicted median survival (PathGen's absolute-residual interval, censoring-aware)
+        si = SurvivalInterval(alpha, c0=lpb.c0_, censoring=lpb.cens_ if lpb.cens_ is not None else 'km').fit(survival_quantile(p_ca['surv'], edges, 0.5), time[cal], event[cal], X=Cx[cal])
+        lo, hi = si.predict_interval(survival_quantile(p_te['surv'], edges, 0.5), X=Cx[ti] if lpb.cens_ is not None else None)
+        per['sint'].append(float(lpb_coverage(lo, time[te], event[te], c0=lpb.c0_, G=G_te, upper=hi).loc['all', 'coverage'])); per['sint_w'].append(float(np.median(hi - lo)))
         if lpb.cens_ is not None and lpb.cens_.note_: notes.add(lpb.cens_.note_)
         tb = TimeBinConformal(edges, alpha).fit(bin_pmf(p_ca['surv']), time[cal], event[cal])
         tbc = tb.coverage(tb.predict_sets(bin_pmf(p_te['surv'])), time[te], event[te]).loc['all']
@@ -159,15 +168,19 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             gm = grade_metrics(grade[te], g_te); bm = grade_metrics(grade[te], bg_te)
             per['bacc'].append(gm['balanced_accuracy']); per['base_bacc'].append(bm['balanced_accuracy']); per['auc'].append(gm['macro_auc']); per['qwk'].append(gm['qwk'])
             okc, okt = grade[cal] >= 0, grade[te] >= 0
-            gc = GradeConformal(alpha, 'lac').fit(g_ca[okc], grade[cal][okc])
-            tab = set_coverage(gc.predict_sets(g_te[okt]), grade[te][okt])
-            per['gcov'].append(float(tab.loc['all', 'coverage'])); per['gsize'].append(float(tab.loc['all', 'set_size']))
-            tb_ = set_coverage(GradeConformal(alpha, 'lac').fit(bg_ca[okc], grade[cal][okc]).predict_sets(bg_te[okt]), grade[te][okt])   # the baseline's LAC sets, same calibration cases
-            per['base_gcov'].append(float(tb_.loc['all', 'coverage'])); per['base_gsize'].append(float(tb_.loc['all', 'set_size']))
+            lac = lambda pc, pt: set_coverage(GradeConformal(alpha, 'lac').fit(pc[okc], grade[cal][okc]).predict_sets(pt[okt]), grade[te][okt]).loc['all']
+            # LAC sets on temperature-scaled probabilities (one temperature per fold, fitted on the validation cases; argmax unchanged)
+            Tg = fit_temperature(np.mean([p[3] for p in preds], 0), grade[va]); per['gT'].append(Tg)
+            raw = lac(g_ca, g_te); per['gcov_raw'].append(float(raw['coverage'])); per['gsize_raw'].append(float(raw['set_size']))
+            g_ca, g_te = tempered(g_ca, Tg), tempered(g_te, Tg)
+            tab = lac(g_ca, g_te); per['gcov'].append(float(tab['coverage'])); per['gsize'].append(float(tab['set_size']))
+            tb_ = lac(bg_ca, bg_te)   # the baseline's LAC sets, same calibration cases (raw, and with its own validation temperature)
+            per['base_gcov'].append(float(tb_['coverage'])); per['base_gsize'].append(float(tb_['set_size']))
+            per['base_gsize_t'].append(float(lac(tempered(bg_ca, b['grade_T']), tempered(bg_te, b['grade_T']))['set_size']))
             pg_te, pg_ca = b['grade_proba_pca50'][:len(ti)], b['grade_proba_pca50'][len(ti):]
             per['pca50_bacc'].append(grade_metrics(grade[te], pg_te)['balanced_accuracy'])
-            t5 = set_coverage(GradeConformal(alpha, 'lac').fit(pg_ca[okc], grade[cal][okc]).predict_sets(pg_te[okt]), grade[te][okt])
-            per['pca50_gcov'].append(float(t5.loc['all', 'coverage'])); per['pca50_gsize'].append(float(t5.loc['all', 'set_size']))
+            t5 = lac(pg_ca, pg_te); per['pca50_gcov'].append(float(t5['coverage'])); per['pca50_gsize'].append(float(t5['set_size']))
+            per['pca50_gsize_t'].append(float(lac(tempered(pg_ca, b['grade_T_pca50']), tempered(pg_te, b['grade_T_pca50']))['set_size']))
             gk = GradeConformal(alpha, 'lac', mondrian='class').fit(g_ca[okc], grade[cal][okc])   # class-conditional: coverage for every grade
             tk = set_coverage(gk.predict_sets(g_te[okt]), grade[te][okt], groups=np.asarray(labels, object)[grade[te][okt]])
             per['gcls'].append(tk['coverage'].drop('all').to_dict()); per['gcls_size'].append(float(tk.loc['all', 'set_size']))
@@ -183,10 +196,14 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             'survival_median_bound': mean('smed'), 'survival_median_bound_marginal': mean('smed_km'),
             'baseline_grade_coverage': mean('base_gcov'), 'baseline_grade_set_size': mean('base_gsize'),
             'pca50_lr_grade_balanced_accuracy': mean('pca50_bacc'), 'pca50_lr_grade_coverage': mean('pca50_gcov'), 'pca50_lr_grade_set_size': mean('pca50_gsize'),
+            'pca50_lr_grade_set_size_tempered': mean('pca50_gsize_t'), 'baseline_grade_set_size_tempered': mean('base_gsize_t'),
+            'grade_temperature': mean('gT'), 'grade_coverage_untempered': mean('gcov_raw'), 'grade_set_size_untempered': mean('gsize_raw'),
+            'survival_interval_coverage': mean('sint'), 'survival_interval_median_width': mean('sint_w'),
             'grade_class_coverage': {k: float(np.mean([d.get(k, np.nan) for d in per['gcls']])) for k in (per['gcls'][0] if per['gcls'] else {})},
             'grade_class_set_size': mean('gcls_size'), 'baseline': 'standardise -> PCA(k) + covariates -> penalised Cox / balanced logistic regression, k and penalty chosen on the validation cases'}
 
-def cli_survival_eval(argv=None):
+def cli_survival_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
+                     ):
     "genomorph survival-eval: cross-validated survival/grade heads vs PCA baselines on a TCGA table, with conformal coverage."
     import argparse, json
     p = argparse.ArgumentParser(prog='genomorph survival-eval', description="5-fold (by case) evaluation of the expression-only decision heads on a "
@@ -395,7 +412,8 @@ def diffusion_generator(diff, # What the diffusion stage left in ctx['diffusion'
                         *,
                         tile_px:int=16, # Tile size the diffusion model's bags were built with
                         max_tiles:int=256, # Tiles per slide (random, seeded) used to condition the generation
-                        n_samples:int=2, steps:int=20, # Draws per slide and DDIM steps
+                        n_samples:int=2, # Draws per slide (their mean is the slide's expression)
+                        steps:int=20, # DDIM sampling steps
                        ):
     "Adapt a trained `genomorph.diffusion.ExpressionDiffusion` into `generator(cohort, library_id) -> expression` (None if unusable)."
     if diff is None: return None
@@ -416,8 +434,12 @@ def diffusion_fitter(*,
                      tile_px:int=16, # Tile size of the bags (px)
                      max_tiles:int=256, # Tiles per slide (random, seeded) for training and generation
                      epochs:int=25, # Maximum epochs per fold (early stopping on validation patients)
-                     d_model:int=32, n_heads:int=4, n_cross:int=2, n_layers:int=2, # Network size
-                     n_samples:int=2, steps:int=20, # Draws per slide (their mean is the expression) and DDIM steps
+                     d_model:int=32, # Token size of the `ExpressionDiffusion` network
+                     n_heads:int=4, # Attention heads (must divide `d_model`)
+                     n_cross:int=2, # Cross-attention blocks (tokens -> bag)
+                     n_layers:int=2, # Transformer layers over the tokens
+                     n_samples:int=2, # Draws per slide (their mean is the expression)
+                     steps:int=20, # DDIM sampling steps
                      valid_frac:float=0.2, # Share of the fold's training patients held out for early stopping
                      seed:int=0, # Seed
                     ):
@@ -449,7 +471,7 @@ def demo_heads(out, # Output directory
                quick:bool=False, # Smaller settings
               )->dict:
     "Decision-heads demo stage: the PathGen experiment table and figures."
-    import matplotlib; matplotlib.use('Agg')
+    from genomorph.core import use_agg; use_agg()
     import matplotlib.pyplot as plt
     from genomorph.conformal import GradeConformal, set_coverage, plot_coverage
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -484,7 +506,8 @@ def demo_heads(out, # Output directory
     return res
 
 # %% ../../nbs/43_exp_heads.ipynb #b1aa1764
-def cli_pathgen_eval(argv=None):
+def cli_pathgen_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
+                    ):
     "`genomorph pathgen-eval`: PathGen's protocol (six arms, out-of-fold generation, bootstrap intervals) on a synthetic cohort."
     import argparse, json
     p = argparse.ArgumentParser(prog='genomorph pathgen-eval', description="PathGen's protocol done right on a cohort with slides, bulk expression and outcomes: "

@@ -70,7 +70,7 @@ def prepare_imagegen(adata, # Spots: raw counts in `X` or `layers['counts']`, `o
     return SimpleNamespace(images=x, expr=E, genes=genes, split=split, clusters=clusters, composition=comp, labels=labels,
                            patient=a.obs[Key.obs.patient_id].astype(str).values, size=size, stain=stain)
 
-# %% ../../nbs/44_exp_imagegen.ipynb #a27fe56a
+# %% ../../nbs/44_exp_imagegen.ipynb #74710479
 FIDELITY_MODELS = ('spot', 'ridge')  # kinds of `fidelity_predictor` (and `evaluate_imagegen(fidelity_model=...)`)
 
 class SpotFidelity:
@@ -111,12 +111,17 @@ def fidelity_predictor(adata, # Spots with raw counts (the AnnData given to `pre
                        kind:str='spot', # One of `FIDELITY_MODELS`: 'spot' (`genomorph.spot.fit_spot`) or 'ridge' (`RidgeProbe`)
                        *,
                        spot_model:str='genedml_lite', # `fit_spot` model for kind 'spot' (a per-tile one: 'genedml_lite', 'tcgn_lite', 'tcgn', 'probe')
+                       extractor=None, # Kind 'ridge': frozen feature network, images -> (n, d) (default `handcrafted_extractor()`)
+                       alpha:float=10., # Kind 'ridge': penalty on standardised features (fixed a priori)
                        seed:int=0, # Training seed
                        **fit_kw, # Passed to `fit_spot` (e.g. epochs, encoder, min_counts)
                       ):
     "Image -> conditioning-expression predictor for expression fidelity, trained on real tiles of the training patients only."
-    tr = D.split == 'train'
-    if kind == 'ridge': return RidgeProbe(handcrafted_extractor(), alpha=10.).fit(D.images[tr], D.expr[tr])
+    tr, va = D.split == 'train', D.split == 'valid'
+    if kind == 'ridge':
+        ext = extractor or handcrafted_extractor()
+        rp = RidgeProbe(ext, alpha=alpha).fit(D.images[tr], D.expr[tr]); rp.extractor_name = getattr(ext, 'name', 'handcrafted')
+        return rp
     if kind != 'spot': raise GenomorphError(f"unknown fidelity model {kind!r}", fix=f"choose one of {list(FIDELITY_MODELS)}, or pass a trained SpotRegressor")
     from genomorph.spot import fit_spot, SPOT_MODELS
     if spot_model not in SPOT_MODELS or spot_model in ('context', 'triplex', 'genedml'):
@@ -131,10 +136,13 @@ def fidelity_predictor(adata, # Spots with raw counts (the AnnData given to `pre
 
 def _describe_fidelity(p)->dict:
     if hasattr(p, 'describe'): return p.describe()
-    if isinstance(p, RidgeProbe): return dict(kind='ridge', alpha=p.alpha, description='ridge on handcrafted features, trained on real tiles of training patients')
+    if isinstance(p, RidgeProbe):
+        f = getattr(p, 'extractor_name', 'handcrafted')
+        return dict(kind='ridge', alpha=p.alpha, features=f,
+                    description=f'ridge on frozen {f} features (penalty {p.alpha:g}), trained on real tiles of training patients')
     return dict(kind='custom', description=type(p).__name__)
 
-# %% ../../nbs/44_exp_imagegen.ipynb #db61af64
+# %% ../../nbs/44_exp_imagegen.ipynb #6c97aa7f
 _FIT_KEYS = ('lr', 'wd', 'n_crit', 'lambda_gp')   # training options of the generators' `fit`; the other settings build the model
 
 def _split_kw(kw:dict|None)->tuple:
@@ -220,7 +228,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
                       guidance:float=1.5, # Classifier-free guidance weight (1.5 gave the best cluster-wise FID at 16 px; 3 over-saturates)
                       ddim_steps:int=20, # DDIM steps
                       extractor='auto', # FID/KID features: 'auto' = InceptionV3 if local weights are found (see `inception_features`), else the CLIP image branch; 'clip'; or a callable
-                      fidelity_model='spot', # Expression-fidelity predictor: 'spot' (a `genomorph.spot` regressor), 'ridge', a trained `SpotRegressor`, or an object with `.predict(tiles)`
+                      fidelity_model='ridge', # Expression-fidelity predictor: 'ridge' (on frozen features: `fd_encoder`'s, else handcrafted), 'spot' (a `genomorph.spot` regressor), a trained `SpotRegressor`, or an object with `.predict(tiles)`
                       fidelity_kw:dict|None=None, # Passed to `fidelity_predictor` (e.g. spot_model='tcgn', epochs)
                       fd_encoder:tuple|None=None, # `(preset, weights)`: also a Fréchet distance in that encoder's feature space (`fd_<preset>`)
                       utility:bool=True, # Also run the synthetic-data utility test
@@ -247,7 +255,13 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
     tm = {'clip': time.perf_counter() - t0}
     log(f"CLIP: expression->image top-1 {ret['expression_to_image_top1']:.3f} (chance {ret['chance_top1']:.3f}), {tm['clip']:.1f} s")
     ext = _extractor(extractor, clip)
-    probe = _fidelity(fidelity_model, adata, D, seed, fidelity_kw, dev)
+    fkw = dict(fidelity_kw or {})
+    if fidelity_model == 'ridge':
+        fkw.pop('device', None)
+        if fd_encoder is not None and 'extractor' not in fkw:
+            from genomorph.imagemetrics import encoder_features
+            fkw['extractor'] = encoder_features(fd_encoder[0], fd_encoder[1])
+    probe = _fidelity(fidelity_model, adata, D, seed, fkw, dev)
     cprobe = RidgeProbe(handcrafted_extractor(), alpha=10.).fit(X[D.split == 'train'], D.composition[D.split == 'train']) if D.composition is not None else None
     f_real = ext(X[te])
     min_size = max(5, int(te.sum()) // (3*n_clusters))
@@ -345,7 +359,8 @@ def image_grid(images, # Tiles: uint8 (n, P, P, 3) or float (n, 3, S, S)
     return fig
 
 def interpolation_strip(sampler, # Callable conditions (k, d) -> tiles; fix its seed so only the condition changes
-                        cond_a, cond_b, # Two conditions (d,)
+                        cond_a, # Start condition (d,)
+                        cond_b, # End condition (d,)
                         steps:int=8, # Number of tiles including both ends
                         normalize:bool=False, # Re-normalise to unit length (for CLIP embeddings)
                        ):
@@ -390,9 +405,14 @@ PRESETS = {  # settings of `bench_imagegen`/`imagegen-eval`: quick (seconds to a
                     gan_kw=dict(ngf=32, ndf=32, z_dim=32, n_crit=2, lr=5e-4), ddim_steps=15, guidance=1.5),
 }
 
-def save_figures(res:dict, st:SimpleNamespace, out, *, n:int=4)->list:
+def save_figures(res:dict, # Results of `evaluate_imagegen` (reads the DDIM steps and guidance of `res['settings']`)
+                 st:SimpleNamespace, # State returned by `evaluate_imagegen` (data, trained models, generated samples)
+                 out, # Output folder (created if missing)
+                 *,
+                 n:int=4, # Real and generated tiles per cluster in the cluster panels
+                )->list:
     "Write grids, cluster panels, an interpolation strip and gene-attribution tables of an `evaluate_imagegen` run under `out`."
-    import matplotlib; matplotlib.use('Agg')
+    from genomorph.core import use_agg; use_agg()
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True); D = st.data; te = D.split == 'test'; files = []
     def save(fig, name):
@@ -416,7 +436,8 @@ def save_figures(res:dict, st:SimpleNamespace, out, *, n:int=4)->list:
         p = out/f"attribution_{k.replace('->', '_to_')}.csv"; save_csv(df, p, overwrite=True, index=False); files.append(str(p))
     return files
 
-def cli_imagegen_eval(argv=None):
+def cli_imagegen_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
+                     ):
     "genomorph imagegen-eval: train CLIP, diffusion and GAN generators on a cohort and write conditional/unconditional/shuffled metrics as JSON."
     p = argparse.ArgumentParser(prog='genomorph imagegen-eval', description=cli_imagegen_eval.__doc__.split(': ', 1)[1],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)

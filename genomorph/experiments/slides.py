@@ -62,12 +62,14 @@ def _report(kind:str, r:dict, out)->int:
     for k, v in failed_now.items(): print(f"  {k}: {v['problem']}\n    How to fix: {v['fix']}", file=sys.stderr)
     return 2 if failed_now else 0
 
-def load_json_safe(p)->dict:
+def load_json_safe(p, # JSON file
+                  )->dict:
     "A JSON file's content, or `{}` when it is missing or unreadable."
     try: return json.loads(Path(p).read_text())
     except (OSError, ValueError): return {}
 
-def cli_tile(argv=None):
+def cli_tile(argv=None, # Command-line arguments (default: sys.argv[1:])
+            ):
     "genomorph tile: tissue detection, tiles, QC thumbnail, GeoJSON outline and state file for every slide."
     p = argparse.ArgumentParser(prog='genomorph tile', description="Tile slides into one patch store per slide (plus a QC thumbnail, the tissue outline as GeoJSON and a "
                                 "state file), resumable and safe to run many times at once on one --out.",
@@ -122,7 +124,8 @@ def same_outputs(a, # One output folder
     return diffs
 
 # %% ../../nbs/45_exp_slides.ipynb #fe578c57
-def cli_encoders(argv=None):
+def cli_encoders(argv=None, # Command-line arguments (default: sys.argv[1:])
+                ):
     "genomorph encoders: list the encoder presets."
     p = argparse.ArgumentParser(prog='genomorph encoders', description="List the encoder presets: architecture, input size, normalisation, pooling, feature size, and which "
                                 "released weights each expects (pass them with --weights; nothing is downloaded).")
@@ -143,7 +146,8 @@ def _default_device():
     if lr is not None and torch.cuda.is_available(): return f'cuda:{int(lr) % torch.cuda.device_count()}'
     return None
 
-def cli_features(argv=None):
+def cli_features(argv=None, # Command-line arguments (default: sys.argv[1:])
+                ):
     "genomorph features: encode slides or patch stores into per-slide feature files with a manifest."
     from genomorph.features import extract_slides
     p = argparse.ArgumentParser(prog='genomorph features', description="Encode tiles into features, one file per slide, resumable and safe to run many times at once on one --out. "

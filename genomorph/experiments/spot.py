@@ -270,7 +270,7 @@ def demo_spot(out, # Output directory
               quick:bool=False, # Fewer epochs
              )->dict:
     "Demo stage: train the context model and the probe on the synthetic cohort, save scores, per-gene table and figures."
-    import matplotlib; matplotlib.use('Agg')
+    from genomorph.core import use_agg; use_agg()
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     seed = ctx.get('seed', 0)
@@ -300,7 +300,7 @@ def demo_spot(out, # Output directory
     ctx['spot_model'] = reg
     return {**res, 'files': [str(f) for f in files]}
 
-# %% ../../nbs/41_exp_spot.ipynb #c67bab0a
+# %% ../../nbs/41_exp_spot.ipynb #e28c4377
 def load_her2st_patches(root, # her2st root (ST-cnts/, ST-spotfiles/, ST-imgs/)
                         sections:list, # Section names to read
                         *,
@@ -316,7 +316,8 @@ def load_her2st_patches(root, # her2st root (ST-cnts/, ST-spotfiles/, ST-imgs/)
     adata = her2st(root, sections=list(sections), join=join)
     return adata, spot_patches(adata, size_um=patch_um, out_px=patch_px)
 
-def cli_spot_eval(argv=None):
+def cli_spot_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
+                 ):
     "`genomorph spot-eval`: train on her2st sections, score on others, write JSON."
     p = argparse.ArgumentParser(prog='genomorph spot-eval', description="Train an image -> expression spot model on her2st sections and score it "
                                 "(and the handcrafted-feature probe baseline) on held-out sections: per-gene Pearson within each test section.")
@@ -326,6 +327,7 @@ def cli_spot_eval(argv=None):
     p.add_argument('--protocol', choices=['split', 'loso', 'lopo'], default='split', help="split: train on --train, test on --test; loso / lopo: leave one section / one patient out over all of --train (and --test) (default: %(default)s)")
     p.add_argument('--encoder', default='handcrafted', help="patch features: 'handcrafted' or an encoder preset (`genomorph encoders`; needs --weights); the probe baseline reads the same features (default: %(default)s)")
     p.add_argument('--weights', default=None, help="local weights of --encoder (file or folder)")
+    p.add_argument('--features', metavar='DIR', default=None, help="precomputed spot features instead of --encoder: one <section>.h5 per section from `genomorph features` (rows named by spot); read, never recomputed; model and probe read them")
     p.add_argument('--allow-random-weights', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--model', default='context', choices=list(SPOT_MODELS), help="model to train (default: %(default)s)")
     p.add_argument('--out', required=True, help="output JSON file; the per-gene table goes to <out stem>_genes.csv")
@@ -349,6 +351,7 @@ def cli_spot_eval(argv=None):
     resolve_device(a.device)
     train, test = split_list(a.train), split_list(a.test)
     if a.protocol == 'split' and (not train or not test): raise GenomorphError("--train and --test each need at least one section", fix="e.g. --train C2,C3,C4 --test C5, or --protocol loso")
+    if a.features and a.encoder != 'handcrafted': raise GenomorphError("--features and --encoder both say where the features come from", fix="pass one of them")
     if a.encoder != 'handcrafted' and a.weights is None and not a.allow_random_weights:
         raise GenomorphError(f"--encoder {a.encoder} needs its weights", fix=f"pass --weights FILE (local weights of {a.encoder}; nothing is downloaded)")
     out = Path(a.out); genes_csv = out.with_name(out.stem + '_genes.csv')
@@ -361,7 +364,10 @@ def cli_spot_eval(argv=None):
     t0 = time.perf_counter()
     adata, patches = load_her2st_patches(a.her2st, train + test, patch_um=a.patch_um, patch_px=a.patch_px, join='outer')   # panels: genes of the training sections only
     enc = {'encoder': 'handcrafted', 'weights_sha256': ''}
-    if a.encoder != 'handcrafted':   # every patch encoded once with the real weights; model and baseline read the same features
+    if a.features:   # precomputed: read and matched by spot name, never recomputed
+        from genomorph.experiments.apply import read_spot_features
+        enc = read_spot_features(adata, a.features, allow_random_weights=a.allow_random_weights)
+    elif a.encoder != 'handcrafted':   # every patch encoded once with the real weights; model and baseline read the same features
         from genomorph.experiments.apply import encode_spots
         enc = encode_spots(adata, patches, encoder=a.encoder, weights=a.weights, allow_random_weights=a.allow_random_weights, device=a.device)
     try: smooth = a.smooth if a.smooth == 'auto' else float(a.smooth)
@@ -371,7 +377,7 @@ def cli_spot_eval(argv=None):
     if a.model == 'context': fit_kw.update({'radius': 'auto'} if a.rings == 'auto' else dict(zip(('n_neighbors', 'radius'), RINGS[int(a.rings) - 1])))
     if a.epochs: fit_kw['epochs'] = a.epochs
     if a.preset != 'cpu': fit_kw.update(preset=a.preset, backbone_kw={'preset': a.preset} if a.model == 'context' and a.backbone == 'tcgn' else {})
-    if a.encoder != 'handcrafted': fit_kw.update(encoder=a.encoder, feature_px=None)
+    if enc['encoder'] != 'handcrafted': fit_kw.update(encoder=enc['encoder'], feature_px=None)
     if a.protocol != 'split':
         if a.save_model: raise GenomorphError("--save-model with --protocol loso/lopo: there is one model per fold", fix="use --protocol split to save a model, or genomorph spot-train")
         by = 'section' if a.protocol == 'loso' else 'patient'
@@ -405,7 +411,7 @@ def cli_spot_eval(argv=None):
         c.update(patch_um=a.patch_um, patch_px=reg.config['patch_size'], source=f'her2st:{a.her2st}')
         reg.save(a.save_model, overwrite=a.overwrite); print(f"saved the model to {a.save_model}")
     if a.figures:
-        import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+        from genomorph.core import use_agg; use_agg(); import matplotlib.pyplot as plt
         fd = Path(a.figures); fd.mkdir(parents=True, exist_ok=True)
         predict_spot(adata, reg, patches, name=a.model)
         mt = table[table.model == a.model]
