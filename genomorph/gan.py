@@ -184,7 +184,7 @@ def gradient_penalty(critic:nn.Module, # Critic `f(x, c)`
         g, = torch.autograd.grad(out.sum(), xh, create_graph=create_graph)
     return ((g.flatten(1).norm(2, dim=1) - 1)**2).mean()
 
-# %% ../nbs/18_gan.ipynb #8b1c8d57
+# %% ../nbs/18_gan.ipynb #94af719b
 class ModulatedConv2d(nn.Module):
     "StyleGAN2 modulated convolution: per-sample weights scaled by an affine map of `w`, then demodulated (optional 2x upsampling first)."
     def __init__(self,
@@ -201,11 +201,12 @@ class ModulatedConv2d(nn.Module):
         self.scale, self.k, self.demodulate, self.up = 1 / math.sqrt(c_in * k * k), k, demodulate, up
     def forward(self, x, w):
         if self.up: x = nn.functional.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
-        n, c, h, wd = x.shape
-        W = self.weight[None] * self.scale * self.affine(w)[:, None, :, None, None]           # (n, out, in, k, k)
-        if self.demodulate: W = W * torch.rsqrt(W.pow(2).sum((2, 3, 4), keepdim=True) + 1e-8)
-        out = nn.functional.conv2d(x.reshape(1, n * c, h, wd), W.reshape(-1, c, self.k, self.k), padding=self.k // 2, groups=n)
-        return out.reshape(n, -1, h, wd) + self.bias[None, :, None, None]
+        s = self.affine(w); W = self.weight * self.scale                                      # styles (n, in); shared filters
+        # StyleGAN2's non-fused form: scale the input channels, one ordinary convolution for the whole batch, then scale each
+        # sample's outputs by its demodulation coefficient -- the same as per-sample modulated weights, without a grouped convolution
+        out = nn.functional.conv2d(x * s[:, :, None, None], W, padding=self.k // 2)
+        if self.demodulate: out = out * torch.rsqrt(s.pow(2) @ W.pow(2).sum((2, 3)).T + 1e-8)[:, :, None, None]
+        return out + self.bias[None, :, None, None]
 
 class NoiseInjection(nn.Module):
     "Per-pixel noise scaled per channel; `noise_mode='const'` uses one fixed noise map (reproducible generation)."
