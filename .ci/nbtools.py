@@ -16,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS, LIB, OUT = ROOT/'nbs', ROOT/'genomorph', ROOT/'_docs_check'
+# notebooks at any depth find the shared real data beside the checkout (../shared/data) without a relative path of their own
+if 'GENOMORPH_SHARED' not in os.environ and (ROOT.parent/'shared'/'data').is_dir(): os.environ['GENOMORPH_SHARED'] = str(ROOT.parent/'shared'/'data')
 os.chdir(ROOT)
 
 def _nbs():
@@ -186,7 +188,7 @@ def cmd_docs():
 
 # ---------------------------------------------------------------- execute notebooks in place (`make execute`)
 MODEL_PAGES = ('10_spot', '11_diffusion', '12_heads', '13_conformal', '17_clip', '18_gan', '19_imagediffusion')   # each must show a figure
-EXEC_BUDGET_S = {'tutorials/spot_regression': 1500, 'tutorials/real_data': 900, 'tutorials/image_generation': 900}   # the rest: EXEC_DEFAULT_S
+EXEC_BUDGET_S = {'tutorials/decisions': 2400, '43_exp_heads': 1500, 'tutorials/spot_regression': 1500, 'tutorials/real_data': 900, 'tutorials/image_generation': 2400}   # the rest: EXEC_DEFAULT_S
 EXEC_DEFAULT_S = 600
 
 def _machine():

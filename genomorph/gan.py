@@ -8,11 +8,12 @@ import math
 import numpy as np
 import torch
 from torch import nn
+import torch.nn.functional as F
 from fastai.learner import Learner, ValueMetric
 from fastai.callback.core import Callback
 from .core import GenomorphError, check_array
 from .imagemetrics import as_image_tensor
-from .layers import mlp, Standardize
+from .layers import mlp, Standardize, info_nce
 from .imagegen_base import as_expression, make_dls, partial_adam, TileModel
 
 # %% auto #0
@@ -166,9 +167,10 @@ class DCCritic(nn.Module):
         self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c*16, n_feat), nn.LeakyReLU(0.2, True))
         self.out = nn.Linear(n_feat, 1)
         self.embed = nn.Linear(cond_dim, n_feat, bias=False) if cond_dim else None
-    def forward(self, x, c=None):
+    def forward(self, x, c=None, return_h:bool=False):
         h = self.body(x); s = self.out(h).squeeze(-1)
-        return s if self.embed is None else s + (self.embed(c) * h).sum(-1)
+        s = s if self.embed is None else s + (self.embed(c) * h).sum(-1)
+        return (s, h) if return_h else s
 
 def gradient_penalty(critic:nn.Module, # Critic `f(x, c)`
                      real:torch.Tensor, # Real tiles (n, 3, S, S)
@@ -307,25 +309,33 @@ class CondGAN(nn.Module):
 
     def switch(self, gen_mode:bool): self.gen_mode = gen_mode
     def _c(self, c): return None if self.cond_dim == 0 else c
+    def match_loss(self, h, c, tau:float=0.1):
+        "Conditional contrastive loss (ContraGAN's 2C idea, as symmetric InfoNCE): critic features `h` of tile i must pick the projection of its own condition among the batch's."
+        if self.cond_dim == 0 or len(h) < 2: return h.new_zeros(())
+        return info_nce(F.normalize(h.float(), dim=1), F.normalize(self.critic.embed(c).float(), dim=1), tau)
     def forward(self, cond, real):
         c = self._c(cond); z = torch.randn(len(real), self.z_dim, device=real.device)
-        if self.gen_mode and self.training: return ('gen', self.critic(self.generator(z, c), c))
+        if self.gen_mode and self.training:
+            s, h = self.critic(self.generator(z, c), c, return_h=True); return ('gen', s, self.match_loss(h, c))
         with torch.no_grad(): fake = self.generator(z, c)
-        return ('critic', self.critic(real, c), self.critic(fake, c), gradient_penalty(self.critic, real, fake, c, create_graph=self.training))
+        d_real, h_real = self.critic(real, c, return_h=True)
+        return ('critic', d_real, self.critic(fake, c), gradient_penalty(self.critic, real, fake, c, create_graph=self.training), self.match_loss(h_real, c))
 
 class WGANGPLoss:
-    "WGAN-GP loss: critic step `D(fake) - D(real) + λ·GP`, generator step `-D(G(z, c))`; keeps the last sub-losses."
+    "WGAN-GP loss: critic step `D(fake) - D(real) + λ·GP + μ·match(real)`, generator step `-D(G(z, c)) + μ·match(fake)`; keeps the last sub-losses."
     def __init__(self,
                  lambda_gp:float=10., # Gradient-penalty weight λ of the critic loss
-                ): self.lambda_gp, self.last = lambda_gp, {}
+                 lambda_match:float=0., # Weight μ of the conditional contrastive term (`CondGAN.match_loss`; 0: plain projection critic)
+                ): self.lambda_gp, self.lambda_match, self.last = lambda_gp, lambda_match, {}
     def __call__(self, pred, *_):
         if pred[0] == 'gen':
-            loss = -pred[1].mean(); self.last = {'gen_loss': loss.item()}
-            return loss
-        _, d_real, d_fake, gp = pred
-        crit = d_fake.mean() - d_real.mean()
-        self.last = {'critic_loss': crit.item(), 'gp': gp.item(), 'w_dist': -crit.item()}
-        return crit + self.lambda_gp * gp
+            adv = -pred[1].mean(); m = pred[2] if len(pred) > 2 else adv.new_zeros(())
+            self.last = {'gen_loss': adv.item(), 'match': m.item()}
+            return adv + self.lambda_match * m if self.lambda_match else adv
+        _, d_real, d_fake, gp, *m = pred
+        crit = d_fake.mean() - d_real.mean(); m = m[0] if m else crit.new_zeros(())
+        self.last = {'critic_loss': crit.item(), 'gp': gp.item(), 'w_dist': -crit.item(), 'match_real': m.item()}
+        return crit + self.lambda_gp * gp + (self.lambda_match * m if self.lambda_match else 0)
 
 class GANSwitcher(Callback):
     "Alternate `n_crit` critic steps and one generator step; freeze the other network and clear its gradients."
@@ -349,7 +359,7 @@ class GANSwitcher(Callback):
 class GANLossLog(Callback):
     "Average the WGAN-GP sub-losses over each epoch's training batches; `.history` keeps every batch."
     order = 6
-    names = ('critic_loss', 'gp', 'gen_loss', 'w_dist')
+    names = ('critic_loss', 'gp', 'gen_loss', 'w_dist', 'match_real', 'match')
     def before_fit(self): self.history = getattr(self, 'history', [])
     def before_epoch(self): self.sums = {k: [] for k in self.names}
     def after_batch(self):
@@ -365,6 +375,7 @@ def gan_learner(images, # Real tiles (n, ...) uint8 or float
                 size:int=64, # Tile size
                 n_crit:int=5, # Critic steps per generator step
                 lambda_gp:float=10., # Gradient-penalty weight
+                lambda_match:float=0., # Weight of the conditional contrastive term for critic and generator (`WGANGPLoss`; 0: off)
                 bs:int=64, # Batch size (capped at the number of training rows)
                 lr:float=2e-4, # Learning rate (Adam, betas 0.5/0.9, no weight decay)
                 device=None, # Device of the batches (`None`: `core.default_device()`)
@@ -378,7 +389,7 @@ def gan_learner(images, # Real tiles (n, ...) uint8 or float
     model = CondGAN(c.shape[1], size, **kwargs)
     log = GANLossLog()
     mets = [ValueMetric(lambda k=k: log.value(k), k) for k in GANLossLog.names]
-    return Learner(dls, model, loss_func=WGANGPLoss(lambda_gp), lr=lr, opt_func=partial_adam(mom=0.5, sqr_mom=0.9, wd=0.),
+    return Learner(dls, model, loss_func=WGANGPLoss(lambda_gp, lambda_match if c.shape[1] else 0.), lr=lr, opt_func=partial_adam(mom=0.5, sqr_mom=0.9, wd=0.),
                    cbs=[GANSwitcher(n_crit), log], metrics=mets)
 
 @torch.no_grad()
@@ -424,10 +435,13 @@ class GANModel(TileModel):
         net = dict(size=size, z_dim=z_dim, ngf=ngf, ndf=ndf, arch=arch) | (dict(w_dim=w_dim, n_mapping=n_mapping) if arch == 'style' else {})
         self.config, self.net = {'net': net, 'condition': condition}, None
     def build(self): return CondGAN(**self.config['net'])
-    def _learner(self, data, valid, *, bs, lr, device, n_crit:int=5, lambda_gp:float=10.):
+    def _learner(self, data, valid, *, bs, lr, device, n_crit:int=5, lambda_gp:float=10., lambda_match:float=0., select=None):
         images, cond = (data[0], None) if len(data) == 1 else data
-        learn = gan_learner(images, cond, valid=valid, bs=bs, lr=lr, device=device, n_crit=n_crit, lambda_gp=lambda_gp,
+        learn = gan_learner(images, cond, valid=valid, bs=bs, lr=lr, device=device, n_crit=n_crit, lambda_gp=lambda_gp, lambda_match=lambda_match,
                             **{k: v for k, v in self.config['net'].items() if k != 'cond_dim'})
+        if select is not None:   # keep the epoch with the best validation score (higher is better), e.g. expression fidelity on validation patients
+            if valid is None or not np.any(valid): raise GenomorphError("select= needs validation rows to score epochs on", fix="pass valid=... (a mask or held-out tiles)")
+            learn.metrics = list(learn.metrics) + [ValueMetric(lambda: float(select(learn.model)), 'select')]; learn.genomorph_monitor = 'select'
         self.config['net']['cond_dim'] = learn.model.cond_dim
         self.config['input_contract'] = dict(kind='condition', cond_dim=learn.model.cond_dim, condition=self.config['condition'] if learn.model.cond_dim else None,
                                              tile_px=self.config['net']['size'], range='[-1, 1]')

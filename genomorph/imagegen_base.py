@@ -91,14 +91,16 @@ class TileModel(GenomorphModel):
             resume:bool=False, # Continue from `checkpoint` if it exists
             **options, # Family options (see the family's `_learner`)
            ):
-        "Train for `epochs` epochs at a constant rate and keep the last weights; returns self."
+        "Train for `epochs` epochs at a constant rate and keep the last weights (or, where the family's Learner names a validation score in `learn.genomorph_monitor`, the best epoch's); returns self."
         epochs, lr, bs = epochs or self.defaults['epochs'], lr or self.defaults['lr'], bs or self.defaults['bs']
         data, vmask = split_rows(train, valid)
         set_seed(seed)
         dev = resolve_device(device)
         learn = self._learner(data, vmask, bs=bs, lr=lr, device=dev, **options)
-        self.tracker = train_learner(learn, epochs, lr, device=dev, progress=progress, checkpoint=checkpoint, resume=resume, schedule='constant', monitor=None)
+        mon = getattr(learn, 'genomorph_monitor', None)
+        self.tracker = train_learner(learn, epochs, lr, device=dev, progress=progress, checkpoint=checkpoint, resume=resume, schedule='constant', monitor=mon)
         self.net, self.learn = learn.model, learn
+        if mon: options = options | {'selected_on': mon, 'selected_epoch': self.tracker.best_epoch, 'selected_value': self.tracker.best}
         self._record_training(epochs=epochs, lr=lr, bs=bs, seed=seed, device=dev, n_rows=len(data[0]),
                               n_valid=int(vmask.sum()) if vmask is not None else int(len(data[0]) - int(len(data[0])*0.8)), **options)
         return self

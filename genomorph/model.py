@@ -116,7 +116,8 @@ class GenomorphModel:
                                                   fix=f"call .fit(...) first, or {type(self).__name__}.load(path)")
     def _record_training(self, **settings):
         "Store the training settings (epochs, lr, bs, seed, device, epochs run, best epoch, ...) in `config['training']`."
-        conv = lambda v: str(v) if isinstance(v, (torch.device, Path)) else (v.item() if isinstance(v, np.generic) else v)
+        conv = lambda v: (str(v) if isinstance(v, (torch.device, Path)) else v.item() if isinstance(v, np.generic) else
+                          getattr(v, 'description', getattr(v, '__name__', type(v).__name__)) if callable(v) else v)   # a function is recorded by its description
         self.config['training'] = {k: conv(v) for k, v in settings.items()}
     def __repr__(self):
         return f"{type(self).__name__}({self.family}, {'trained' if self.trained else 'untrained'})"

@@ -789,9 +789,11 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
                 seed:int=0, # Seed of the patient split, clusters and training
                 progress:bool=True, # fastai progress bars and epoch tables
                 info:dict|None=None, # Recorded in the model (source, tile µm, ...)
+                gan_select:bool=True, # 'gan': keep the epoch whose tiles for the validation patients carry their expression best (a ridge on handcrafted features of real training tiles scores them)
                )->TileGenerator:
     "Train the expression encoder and the generator on training patients (validation patients for early choices); returns a `TileGenerator`."
-    from genomorph.experiments.imagegen import prepare_imagegen, _split_kw
+    from genomorph.experiments.imagegen import prepare_imagegen, _split_kw, gan_epoch_selector, handcrafted_extractor
+    from genomorph.imagemetrics import RidgeProbe
     from genomorph.clip import CLIPModel
     from genomorph.gan import VAEModel, GANModel
     from genomorph.imagediffusion import TileDiffusionModel
@@ -811,6 +813,9 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
         enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run)
         z = enc.encode(E)
         m_kw, f_kw = _split_kw(gan_kw)
+        if gan_select and va.any():
+            tr = D.split == 'train'
+            f_kw = f_kw | {'select': gan_epoch_selector(RidgeProbe(handcrafted_extractor(), alpha=10.).fit(X[tr], E[tr]), z[fit][va], E[fit][va], seed)}
         gen = GANModel(size, condition='vae_latent', **m_kw).fit((X[fit], z[fit]), va, epochs=ep['gan'], **run, **f_kw)
     tg = TileGenerator(enc, gen, genes=D.genes, info={**(info or {}), 'size': size, 'target_sum': 1e4, 'units': 'log1p CP10k', 'n_train_spots': int(fit.sum()),
                                                       'train_patients': sorted(set(adata.obs[Key.obs.patient_id].astype(str).values[fit]))})

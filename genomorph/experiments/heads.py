@@ -17,8 +17,9 @@ from ..diffusion import ExpressionDiffusion
 from .diffusion import cohort_slide_bags
 
 # %% auto #0
-__all__ = ['PATHGEN_ARMS', 'survival_eval', 'cli_survival_eval', 'bulk_expression', 'ridge_fitter', 'pathgen_eval',
-           'pathgen_experiment', 'diffusion_generator', 'diffusion_fitter', 'demo_heads', 'cli_pathgen_eval']
+__all__ = ['GRADE_MODELS', 'PATHGEN_ARMS', 'survival_eval', 'cli_survival_eval', 'bulk_expression', 'ridge_fitter',
+           'pathgen_eval', 'pathgen_experiment', 'diffusion_generator', 'diffusion_fitter', 'demo_heads',
+           'cli_pathgen_eval']
 
 # %% ../../nbs/43_exp_heads.ipynb #97594f43
 #| export
@@ -63,7 +64,8 @@ def _baseline_(tr, va, te, X, C, time, event, grade, n_grades, seed=0):
         gg = [(k, Cr) for k in (8, 16, 32, 50) for Cr in (0.01, 0.1, 1.0)]
         bk = max(gg, key=lambda kc: balanced_accuracy_score(grade[vg], lr(tr, vg, *kc).argmax(1)) if len(vg) else 0)
         res['grade_proba'] = lr(trva, te, *bk)
-        res['grade_T'] = fit_temperature(lr(tr, vg, *bk), grade[vg]) if len(vg) > 1 else 1.0   # temperature from a train-only fit on the validation cases
+        res['grade_proba_valid'] = lr(tr, vg, *bk)   # train-only fit on the validation cases with grades (temperature, ensemble weight)
+        res['grade_T'] = fit_temperature(res['grade_proba_valid'], grade[vg]) if len(vg) > 1 else 1.0
         # the plain reference: standardise -> PCA(50) -> logistic regression (default C, balanced classes), no tuning, train + valid
         def pca50(fit_idx, pred_idx):
             fit_idx = fit_idx[grade[fit_idx] >= 0]; pca = PCA(min(50, X.shape[1], len(fit_idx) - 1), random_state=seed).fit(X[fit_idx])
@@ -72,6 +74,16 @@ def _baseline_(tr, va, te, X, C, time, event, grade, n_grades, seed=0):
         res['grade_proba_pca50'] = pca50(trva, te)
         res['grade_T_pca50'] = fit_temperature(pca50(tr, vg), grade[vg]) if len(vg) > 1 else 1.0
     return res
+
+def _mix_weight(p_a, p_b, y, n_classes, grid=(1., .75, .5, .25, 0.)):
+    "Weight w of `w·p_a + (1-w)·p_b` with the lowest class-balanced log loss on validation labels `y` (ties: the first in `grid`)."
+    if len(y) == 0: return float(grid[0])
+    cw = 1 / np.bincount(y, minlength=n_classes).clip(1)[y]
+    nll = lambda w: -(cw * np.log((w*p_a + (1-w)*p_b)[np.arange(len(y)), y].clip(1e-8))).sum() / cw.sum()
+    return float(min(grid, key=nll))
+
+GRADE_MODELS = {'ensemble': 'co-attention heads averaged with the tuned PCA + logistic-regression baseline, weight chosen per fold on the validation cases (class-balanced log loss)',
+                'heads': 'co-attention heads alone'}
 
 def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.zip`)
                   clinical=None, # SurvPath clinical CSV with grades (optional)
@@ -86,12 +98,14 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
                   family_pcs:int|None=16, # Each family's token reads its top principal components (fitted on training cases); None/0: all its genes
                   model_kw:dict|None=None, # Overrides of the `DecisionHeads` settings (architecture and training)
                   refit:bool=True, # After early stopping on the validation cases, refit on train + valid for the chosen number of epochs (as the baseline refits)
+                  grade_model:str='ensemble', # Grade probabilities: 'ensemble' or 'heads' (see `GRADE_MODELS`)
                   seed:int=0, # Seed
                   log=print, # Progress output
                  )->dict:
     "Cross-validated survival (and grade) evaluation of the expression-only heads against PCA baselines, with conformal coverage."
     from genomorph.pp import split_groups, gene_groups
     from genomorph.conformal import GradeConformal, SurvivalLPB, SurvivalInterval, TimeBinConformal, CoxCensoring, lpb_coverage, set_coverage, fit_temperature, tempered
+    if grade_model not in GRADE_MODELS: raise GenomorphError(f"unknown grade_model {grade_model!r}", fix=f"choose from {list(GRADE_MODELS)}")
     df = read_tcga_table(table)
     if max_cases: df = df.iloc[np.random.default_rng(seed).permutation(len(df))[:max_cases]]
     cols, kind, cov_cols = tcga_features(df)
@@ -103,7 +117,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
     n_grades = len(labels) if len(labels) > 1 else 0
     ids = df.index.to_numpy(str)
     notes = set()
-    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_size')}
+    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_size', 'heads_bacc', 'gmix')}
     for f in range(folds):
         sp = split_groups(ids, n_folds=folds, fold=f, valid_frac=0.2, seed=seed)
         te = sp == 'test'; rest = np.flatnonzero(sp != 'test')
@@ -165,12 +179,17 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
         if n_grades > 1:
             g_te = np.mean([p[0]['grade_proba'] for p in preds], 0); g_ca = np.mean([p[1]['grade_proba'] for p in preds], 0)
             bg_te, bg_ca = b['grade_proba'][:len(ti)], b['grade_proba'][len(ti):]
+            okv = grade[va] >= 0; g_va = np.mean([p[3] for p in preds], 0)[okv]   # validation probabilities of the train-only models
+            per['heads_bacc'].append(grade_metrics(grade[te], g_te)['balanced_accuracy'])
+            wg = _mix_weight(g_va, b['grade_proba_valid'], grade[va][okv], n_grades) if grade_model == 'ensemble' else 1.
+            per['gmix'].append(wg)
+            g_te, g_ca, g_va = (wg*a_ + (1 - wg)*b_ for a_, b_ in ((g_te, bg_te), (g_ca, bg_ca), (g_va, b['grade_proba_valid'])))
             gm = grade_metrics(grade[te], g_te); bm = grade_metrics(grade[te], bg_te)
             per['bacc'].append(gm['balanced_accuracy']); per['base_bacc'].append(bm['balanced_accuracy']); per['auc'].append(gm['macro_auc']); per['qwk'].append(gm['qwk'])
             okc, okt = grade[cal] >= 0, grade[te] >= 0
             lac = lambda pc, pt: set_coverage(GradeConformal(alpha, 'lac').fit(pc[okc], grade[cal][okc]).predict_sets(pt[okt]), grade[te][okt]).loc['all']
             # LAC sets on temperature-scaled probabilities (one temperature per fold, fitted on the validation cases; argmax unchanged)
-            Tg = fit_temperature(np.mean([p[3] for p in preds], 0), grade[va]); per['gT'].append(Tg)
+            Tg = fit_temperature(g_va, grade[va][okv]); per['gT'].append(Tg)
             raw = lac(g_ca, g_te); per['gcov_raw'].append(float(raw['coverage'])); per['gsize_raw'].append(float(raw['set_size']))
             g_ca, g_te = tempered(g_ca, Tg), tempered(g_te, Tg)
             tab = lac(g_ca, g_te); per['gcov'].append(float(tab['coverage'])); per['gsize'].append(float(tab['set_size']))
@@ -184,7 +203,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             gk = GradeConformal(alpha, 'lac', mondrian='class').fit(g_ca[okc], grade[cal][okc])   # class-conditional: coverage for every grade
             tk = set_coverage(gk.predict_sets(g_te[okt]), grade[te][okt], groups=np.asarray(labels, object)[grade[te][okt]])
             per['gcls'].append(tk['coverage'].drop('all').to_dict()); per['gcls_size'].append(float(tk.loc['all', 'set_size']))
-            msg += (f"; grade bacc {gm['balanced_accuracy']:.3f} (baseline {bm['balanced_accuracy']:.3f}), coverage {per['gcov'][-1]:.3f}, set size {per['gsize'][-1]:.2f} "
+            msg += (f"; grade bacc {gm['balanced_accuracy']:.3f} (heads alone {per['heads_bacc'][-1]:.3f}, weight {wg:.2f}; baseline {bm['balanced_accuracy']:.3f}), coverage {per['gcov'][-1]:.3f}, set size {per['gsize'][-1]:.2f} "
                     f"(baseline {per['base_gcov'][-1]:.3f} / {per['base_gsize'][-1]:.2f}; PCA(50)+LR bacc {per['pca50_bacc'][-1]:.3f}, set size {per['pca50_gsize'][-1]:.2f}); class-conditional: " + ', '.join(f"{k} {v:.2f}" for k, v in per['gcls'][-1].items()))
         log(msg)
     mean = lambda k: float(np.mean(per[k])) if per[k] else None
@@ -200,7 +219,8 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             'grade_temperature': mean('gT'), 'grade_coverage_untempered': mean('gcov_raw'), 'grade_set_size_untempered': mean('gsize_raw'),
             'survival_interval_coverage': mean('sint'), 'survival_interval_median_width': mean('sint_w'),
             'grade_class_coverage': {k: float(np.mean([d.get(k, np.nan) for d in per['gcls']])) for k in (per['gcls'][0] if per['gcls'] else {})},
-            'grade_class_set_size': mean('gcls_size'), 'baseline': 'standardise -> PCA(k) + covariates -> penalised Cox / balanced logistic regression, k and penalty chosen on the validation cases'}
+            'grade_class_set_size': mean('gcls_size'), 'grade_model': GRADE_MODELS[grade_model] if n_grades > 1 else None,
+            'grade_heads_balanced_accuracy': mean('heads_bacc'), 'grade_ensemble_weight': mean('gmix'), 'baseline': 'standardise -> PCA(k) + covariates -> penalised Cox / balanced logistic regression, k and penalty chosen on the validation cases'}
 
 def cli_survival_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
                      ):
@@ -217,6 +237,7 @@ def cli_survival_eval(argv=None, # Command-line arguments (default: sys.argv[1:]
     p.add_argument('--family-pcs', type=int, default=16, help="principal components per gene family fed to its token, fitted on training cases; 0 = all genes (default: %(default)s)")
     p.add_argument('--max-cases', type=int, default=None, help="use at most this many cases (smoke tests)")
     p.add_argument('--epochs', type=int, default=60, help="maximum epochs per model (default: %(default)s)")
+    p.add_argument('--grade-model', choices=list(GRADE_MODELS), default='ensemble', help="grade probabilities behind the metrics and sets: " + '; '.join(f"{k}: {v}" for k, v in GRADE_MODELS.items()) + " (default: %(default)s; --save-model always saves the heads alone)")
     p.add_argument('--no-refit', action='store_true', help="keep the early-stopped model instead of refitting it on train + valid for the epoch count chosen on valid")
     p.add_argument('--out', default='survival_eval.json', help="output JSON (default: %(default)s)")
     p.add_argument('--overwrite', action='store_true', help="replace --out if it exists")
@@ -228,7 +249,7 @@ def cli_survival_eval(argv=None, # Command-line arguments (default: sys.argv[1:]
     for f, flag in ((a.table, '--table'), (a.clinical, '--clinical'), (a.signatures, '--signatures')):
         if f is not None and not Path(f).is_file(): raise GenomorphError(f"{flag} {f}: file not found", fix=f"check the path given to {flag}")
     res = survival_eval(a.table, a.clinical, folds=a.folds, alpha=a.alpha, signatures=a.signatures, n_seeds=a.seeds, max_cases=a.max_cases, epochs=a.epochs,
-                        family_pcs=a.family_pcs or None, refit=not a.no_refit)
+                        family_pcs=a.family_pcs or None, refit=not a.no_refit, grade_model=a.grade_model)
     save_json(res, a.out, overwrite=a.overwrite)
     print(json.dumps(res))
     if a.save_model:
@@ -404,7 +425,6 @@ def pathgen_experiment(cohort, # `SynthCohort` (e.g. from `make_cohort`)
     det = {k: r[k] for k in ('bags', 'cases', 'families', 'order', 'alpha', 'folds', 'choices')}
     det['oof'] = {rename.get(a, a): v for a, v in r['oof'].items()}; det['models'] = {rename.get(a, a): v for a, v in r['models'].items()}
     return table, det
-
 
 # %% ../../nbs/43_exp_heads.ipynb #410f423d
 def diffusion_generator(diff, # What the diffusion stage left in ctx['diffusion'] (an `ExpressionDiffusion`), or a callable

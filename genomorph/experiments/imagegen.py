@@ -13,13 +13,14 @@ from ..core import GenomorphError, Key, check_array, check_adata, set_seed, save
 from ..model import resolve_device
 from ..imagemetrics import (as_image_tensor, to_uint8, frechet_distance, clusterwise_distance, RidgeProbe, expression_fidelity, composition_recovery, tile_classifier_utility)
 from ..clip import CLIPModel, clip_image_features, gene_attribution
-from ..gan import VAEModel, GANModel
+from ..gan import VAEModel, GANModel, gan_generate
 from ..imagediffusion import TileDiffusionModel
 
 # %% auto #0
 __all__ = ['FIDELITY_MODELS', 'PRESETS', 'handcrafted_extractor', 'prepare_imagegen', 'SpotFidelity', 'fidelity_predictor',
-           'degraded_real', 'feature_distances', 'evaluate_imagegen', 'image_grid', 'interpolation_strip',
-           'cluster_panels', 'save_figures', 'cli_imagegen_eval', 'bench_imagegen', 'demo_imagegen']
+           'gan_epoch_selector', 'degraded_real', 'feature_distances', 'evaluate_imagegen', 'image_grid',
+           'interpolation_strip', 'cluster_panels', 'save_figures', 'cli_imagegen_eval', 'bench_imagegen',
+           'demo_imagegen']
 
 # %% ../../nbs/44_exp_imagegen.ipynb #0e48ff6f
 def handcrafted_extractor():
@@ -143,7 +144,17 @@ def _describe_fidelity(p)->dict:
     return dict(kind='custom', description=type(p).__name__)
 
 # %% ../../nbs/44_exp_imagegen.ipynb #6c97aa7f
-_FIT_KEYS = ('lr', 'wd', 'n_crit', 'lambda_gp')   # training options of the generators' `fit`; the other settings build the model
+_FIT_KEYS = ('lr', 'wd', 'n_crit', 'lambda_gp', 'lambda_match')   # training options of the generators' `fit`; the other settings build the model
+
+def gan_epoch_selector(probe, # Fidelity regressor tiles -> expression, trained on real tiles of *training* patients (`fidelity_predictor`, `RidgeProbe`)
+                       cond_valid, # Conditions of the validation spots (n, d): what the GAN generates from
+                       expr_valid, # Their expression (n, g), in the probe's units
+                       seed:int=0, # Generation noise seed
+                      ):
+    "The `select=` score of `GANModel.fit`: expression fidelity of tiles generated for validation spots (higher is better)."
+    def score(net): return expression_fidelity(probe.predict(gan_generate(net, cond_valid, seed=seed)), expr_valid)
+    score.description = 'expression fidelity of tiles generated for the validation patients'
+    return score
 
 def _split_kw(kw:dict|None)->tuple:
     "`(model settings, fit options)` of a `clip_kw`/`diffusion_kw`/`gan_kw` dict."
@@ -232,6 +243,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
                       fidelity_kw:dict|None=None, # Passed to `fidelity_predictor` (e.g. spot_model='tcgn', epochs)
                       fd_encoder:tuple|None=None, # `(preset, weights)`: also a Fréchet distance in that encoder's feature space (`fd_<preset>`)
                       utility:bool=True, # Also run the synthetic-data utility test
+                      gan_select:bool=True, # Keep the conditional GAN's epoch with the best expression fidelity on the validation patients (`GANModel.fit(select=)`); False: the last epoch
                       bs:int=32, # Batch size
                       seed:int=0, # Seed
                       device=None, # Where to train and generate (`None`: `core.default_device()`)
@@ -290,8 +302,12 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
         vae = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run)
         z = vae.encode(E)
         m_kw, f_kw = _split_kw(gan_kw)
+        if gan_select:   # the epoch is chosen on validation patients (the probe was trained on training patients); test patients are never seen
+            f_kw = f_kw | {'select': gan_epoch_selector(probe, z[fit][va], E[fit][va], seed)}
         gm = GANModel(size, condition='vae_latent', **m_kw).fit((X[fit], z[fit]), va, epochs=ep['gan'], **run, **f_kw)
-        gu = GANModel(size, **m_kw).fit(X[fit], va, epochs=ep['gan'], **run, **f_kw)
+        f_kw.pop('select', None)
+        gu = GANModel(size, **m_kw).fit(X[fit], va, epochs=ep['gan'], **run, **f_kw)   # unconditional: no condition to score epochs with, so its last epoch
+        if gan_select: res['selection'] = {'gan': {k: gm.config['training'][k] for k in ('select', 'selected_epoch', 'selected_value')} | {'epochs': ep['gan']}}
         g_c, dt = _timed(lambda: gm.generate(z[te], seed=seed))
         g = {'conditional': g_c, 'shuffled': gm.generate(z[te][perm], seed=seed), 'unconditional': gu.generate(n=int(te.sum()), seed=seed)}
         res['images_per_s']['gan'] = len(g_c) / dt
@@ -334,7 +350,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
     res['settings'] = dict(size=size, n_genes=n_genes, n_clusters=n_clusters, epochs=ep, guidance=guidance, ddim_steps=ddim_steps, bs=bs, seed=seed,
                            n_train=int((D.split == 'train').sum()), n_valid=int((D.split == 'valid').sum()), n_test=int(te.sum()),
                            extractor=getattr(ext, 'name', type(ext).__name__), fidelity_predictor=res['fidelity_model']['description'],
-                           fid='mean over expression clusters (intra-cluster FID) on test patients')
+                           fid='mean over expression clusters (intra-cluster FID) on test patients', gan_select=gan_select)
     res['seconds'] = time.perf_counter() - t0
     res['timing'] = tm
     return res, state
@@ -399,7 +415,7 @@ def _synthetic(n_patients:int, seed:int=0):
     return co.spots, co.patches
 
 PRESETS = {  # settings of `bench_imagegen`/`imagegen-eval`: quick (seconds to a minute) and default (minutes on CPU)
-    'quick': dict(size=16, n_genes=48, epochs=dict(clip=12, vae=15, gan=10, diffusion=12), diffusion_kw=dict(ch=16, mults=(1, 2), lr=4e-3, unet='tiny'),
+    'quick': dict(size=16, n_genes=48, epochs=dict(clip=12, vae=15, gan=30, diffusion=12), diffusion_kw=dict(ch=16, mults=(1, 2), lr=4e-3, unet='tiny'),
                   gan_kw=dict(ngf=16, ndf=16, z_dim=32, n_crit=2, lr=5e-4), ddim_steps=10, guidance=3.0),
     'default': dict(size=64, n_genes=64, epochs=dict(clip=20, vae=30, gan=40, diffusion=30), diffusion_kw=dict(ch=32, mults=(1, 2, 2), lr=2e-3, unet='diffusers'),
                     gan_kw=dict(ngf=32, ndf=32, z_dim=32, n_crit=2, lr=5e-4), ddim_steps=15, guidance=1.5),
@@ -495,7 +511,7 @@ def bench_imagegen(quick:bool=False, # Smaller cohort, models and epochs (about 
     "FID/KID (conditional, unconditional, shuffled), expression fidelity, CLIP top-1 and images/s of the diffusion and GAN generators on a synthetic cohort."
     adata, patches = _synthetic(6 if quick else 10, 0)
     res, _ = evaluate_imagegen(adata, patches, utility=not quick, **PRESETS['quick' if quick else 'default'])
-    keep = ('tile_px', 'extractor', 'fd', 'expression_fidelity', 'baselines', 'fid', 'kid', 'fid_global', 'composition', 'clip_top1', 'images_per_s', 'utility', 'seconds')
+    keep = ('tile_px', 'extractor', 'fd', 'expression_fidelity', 'baselines', 'fid', 'kid', 'fid_global', 'composition', 'clip_top1', 'images_per_s', 'utility', 'selection', 'seconds')
     out = {k: res[k] for k in keep if k in res}
     out['gan'] = {k: res['generators']['gan'][k] for k in ('conditional', 'unconditional', 'shuffled')}
     out['device'] = res['device']
