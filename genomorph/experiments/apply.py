@@ -813,10 +813,9 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
         enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run)
         z = enc.encode(E)
         m_kw, f_kw = _split_kw(gan_kw)
-        if gan_select and va.any():
-            tr = D.split == 'train'
-            f_kw = f_kw | {'select': gan_epoch_selector(RidgeProbe(handcrafted_extractor(), alpha=10.).fit(X[tr], E[tr]), z[fit][va], E[fit][va], seed)}
-        gen = GANModel(size, condition='vae_latent', **m_kw).fit((X[fit], z[fit]), va, epochs=ep['gan'], **run, **f_kw)
+        tr = D.split == 'train'
+        sel = {'select': gan_epoch_selector(RidgeProbe(handcrafted_extractor(), alpha=10.).fit(X[tr], E[tr]), z[fit][va], E[fit][va], seed)} if gan_select and va.sum() > 1 else {}
+        gen = GANModel(size, condition='vae_latent', **m_kw).fit((X[fit], z[fit]), va, epochs=ep['gan'], **run, **f_kw, **sel)
     tg = TileGenerator(enc, gen, genes=D.genes, info={**(info or {}), 'size': size, 'target_sum': 1e4, 'units': 'log1p CP10k', 'n_train_spots': int(fit.sum()),
                                                       'train_patients': sorted(set(adata.obs[Key.obs.patient_id].astype(str).values[fit]))})
     tg.state = D

@@ -152,6 +152,8 @@ def gan_epoch_selector(probe, # Fidelity regressor tiles -> expression, trained 
                        seed:int=0, # Generation noise seed
                       ):
     "The `select=` score of `GANModel.fit`: expression fidelity of tiles generated for validation spots (higher is better)."
+    cond_valid, expr_valid = check_array(cond_valid, 'cond_valid', ndim=2, min_len=2), check_array(expr_valid, 'expr_valid', ndim=2, min_len=2)
+    if len(cond_valid) != len(expr_valid): raise GenomorphError(f"{len(cond_valid)} validation conditions but {len(expr_valid)} expression rows", fix="pass the conditions and the expression of the same validation spots")
     def score(net): return expression_fidelity(probe.predict(gan_generate(net, cond_valid, seed=seed)), expr_valid)
     score.description = 'expression fidelity of tiles generated for the validation patients'
     return score
@@ -302,10 +304,9 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
         vae = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run)
         z = vae.encode(E)
         m_kw, f_kw = _split_kw(gan_kw)
-        if gan_select:   # the epoch is chosen on validation patients (the probe was trained on training patients); test patients are never seen
-            f_kw = f_kw | {'select': gan_epoch_selector(probe, z[fit][va], E[fit][va], seed)}
-        gm = GANModel(size, condition='vae_latent', **m_kw).fit((X[fit], z[fit]), va, epochs=ep['gan'], **run, **f_kw)
-        f_kw.pop('select', None)
+        # the epoch is chosen on validation patients (the probe was trained on training patients); test patients are never seen
+        sel = {'select': gan_epoch_selector(probe, z[fit][va], E[fit][va], seed)} if gan_select else {}
+        gm = GANModel(size, condition='vae_latent', **m_kw).fit((X[fit], z[fit]), va, epochs=ep['gan'], **run, **f_kw, **sel)
         gu = GANModel(size, **m_kw).fit(X[fit], va, epochs=ep['gan'], **run, **f_kw)   # unconditional: no condition to score epochs with, so its last epoch
         if gan_select: res['selection'] = {'gan': {k: gm.config['training'][k] for k in ('select', 'selected_epoch', 'selected_value')} | {'epochs': ep['gan']}}
         g_c, dt = _timed(lambda: gm.generate(z[te], seed=seed))
