@@ -730,7 +730,7 @@ def _sub_model(cfg:dict, net:nn.Module):
 class TileGenerator(GenomorphModel):
     "Expression → H&E tiles: an expression encoder (CLIP or β-VAE) and a generator (diffusion or GAN) saved as one model."
     family = 'tiles'
-    def __init__(self, encoder:GenomorphModel, # Trained `CLIPModel` (diffusion) or `VAEModel` (GAN)
+    def __init__(self, encoder:GenomorphModel, # Trained `CLIPModel` or `VAEModel` (the GAN's; a diffusion model may use either)
                  generator:GenomorphModel, # Trained `TileDiffusionModel` or `GANModel` conditioned on the encoder's output
                  *,
                  genes:list, # Gene panel (the encoder's input order)
@@ -752,7 +752,8 @@ class TileGenerator(GenomorphModel):
     def encode(self, expr)->np.ndarray:
         "Conditions of the generator for log1p expression (n, genes) in the model's gene order."
         enc, _ = self._parts()
-        return np.asarray(enc.encode(expr=expr)[1] if self.kind == 'diffusion' else enc.encode(expr), np.float32)
+        clip = self.config['encoder_config'].get('class', 'CLIPModel' if self.kind == 'diffusion' else 'VAEModel') == 'CLIPModel'
+        return np.asarray(enc.encode(expr=expr)[1] if clip else enc.encode(expr), np.float32)
     def generate(self, expr=None, # log1p expression (n, genes), model gene order
                  *,
                  cond=None, # Or the encoder's embeddings (n, d) (`encoded`)
@@ -777,6 +778,7 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
                 patches, # uint8 tiles aligned with `adata`
                 *,
                 generator:str='diffusion', # 'diffusion' (CLIP-conditioned) or 'gan' (β-VAE-conditioned, RNA-GAN)
+                diffusion_condition:str='clip', # 'diffusion': conditioned on the CLIP gene embedding ('clip') or on a β-VAE latent ('vae')
                 size:int=32, # Tile side (px) the networks work at (patches are resized; a power of two >= 16 for the GAN)
                 n_genes:int=64, # Highly variable genes of the panel (chosen on training spots)
                 n_clusters:int=4, # Expression clusters (KMeans on training spots; kept in `.state`)
@@ -798,17 +800,21 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
     from genomorph.gan import VAEModel, GANModel
     from genomorph.imagediffusion import TileDiffusionModel
     if generator not in ('diffusion', 'gan'): raise GenomorphError(f"--generator {generator!r}", fix="use --generator diffusion or --generator gan")
+    if diffusion_condition not in ('clip', 'vae'): raise GenomorphError(f"--diffusion-condition {diffusion_condition!r}", fix="use --diffusion-condition clip or vae")
     ep = {**dict(clip=10, vae=30, gan=20, diffusion=20), **(epochs or {})}
     D = prepare_imagegen(adata, patches, size=size, n_genes=n_genes, n_clusters=n_clusters, seed=seed)
     fit = D.split != 'test'; va = D.split[fit] == 'valid'   # the 'test' patients are left unused here: tiles-train trains, imagegen-eval evaluates
     X, E = D.images, D.expr
     run = dict(bs=bs, seed=seed, device=resolve_device(device), progress=progress)
     if generator == 'diffusion':
-        m_kw, f_kw = _split_kw(clip_kw)
-        enc = CLIPModel(D.genes, size=size, **m_kw).fit((X[fit], E[fit]), va, epochs=ep['clip'], **run, **f_kw)
-        c = enc.encode(expr=E)[1]
+        if diffusion_condition == 'clip':
+            m_kw, f_kw = _split_kw(clip_kw)
+            enc = CLIPModel(D.genes, size=size, **m_kw).fit((X[fit], E[fit]), va, epochs=ep['clip'], **run, **f_kw)
+            c = enc.encode(expr=E)[1]
+        else:
+            enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run); c = enc.encode(E)
         m_kw, f_kw = _split_kw(diffusion_kw)
-        gen = TileDiffusionModel(size, **m_kw).fit((X[fit], c[fit]), va, epochs=ep['diffusion'], **run, **f_kw)
+        gen = TileDiffusionModel(size, condition='clip_expression' if diffusion_condition == 'clip' else 'vae_latent', **m_kw).fit((X[fit], c[fit]), va, epochs=ep['diffusion'], **run, **f_kw)
     else:
         enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run)
         z = enc.encode(E)
@@ -1214,6 +1220,7 @@ def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     src.add_argument('--synthetic', type=int, metavar='N', help="simulate a cohort of N patients")
     p.add_argument('--sections', nargs='+', default=None, help="her2st sections with images, comma- or space-separated")
     p.add_argument('--generator', choices=['diffusion', 'gan'], default='diffusion', help="generator (default: %(default)s)")
+    p.add_argument('--diffusion-condition', choices=['clip', 'vae'], default=None, help="diffusion: condition on the CLIP gene embedding or on a beta-VAE latent (default: the preset's)")
     p.add_argument('--preset', choices=list(PRESETS), default='default', help="model sizes and epochs (default: %(default)s)")
     p.add_argument('--size', type=int, default=None, help="tile size in pixels (power of two >= 16; default: the preset's)")
     p.add_argument('--patch-um', type=float, default=None, help="tile side in µm cut around each spot (default: 100 for her2st, 110 for Visium, the cohort's)")
@@ -1228,6 +1235,7 @@ def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     if a.n_genes: kw['n_genes'] = a.n_genes
     if a.epochs: kw['epochs'] = {k: a.epochs for k in ('clip', 'vae', 'gan', 'diffusion')}
     kw.pop('ddim_steps', None); guidance = kw.pop('guidance', 1.5)
+    if a.diffusion_condition: kw['diffusion_condition'] = a.diffusion_condition
     _say(f"tiles-train: {a.generator} tile generator ({size} px) from expression; model -> {a.out}")
     if a.visium_hd:
         from genomorph.datasets import visium_hd

@@ -17,10 +17,10 @@ from ..gan import VAEModel, GANModel, gan_generate
 from ..imagediffusion import TileDiffusionModel
 
 # %% auto #0
-__all__ = ['FIDELITY_MODELS', 'PRESETS', 'handcrafted_extractor', 'prepare_imagegen', 'SpotFidelity', 'fidelity_predictor',
-           'gan_epoch_selector', 'degraded_real', 'feature_distances', 'evaluate_imagegen', 'image_grid',
-           'interpolation_strip', 'cluster_panels', 'save_figures', 'cli_imagegen_eval', 'bench_imagegen',
-           'demo_imagegen']
+__all__ = ['FIDELITY_MODELS', 'DIFFUSION_CONDITIONS', 'PRESETS', 'handcrafted_extractor', 'prepare_imagegen', 'SpotFidelity',
+           'fidelity_predictor', 'gan_epoch_selector', 'degraded_real', 'feature_distances', 'evaluate_imagegen',
+           'image_grid', 'interpolation_strip', 'cluster_panels', 'save_figures', 'cli_imagegen_eval', 'bench_imagegen',
+           'bench_summary', 'demo_imagegen']
 
 # %% ../../nbs/44_exp_imagegen.ipynb #0e48ff6f
 def handcrafted_extractor():
@@ -145,6 +145,7 @@ def _describe_fidelity(p)->dict:
 
 # %% ../../nbs/44_exp_imagegen.ipynb #6c97aa7f
 _FIT_KEYS = ('lr', 'wd', 'n_crit', 'lambda_gp', 'lambda_match')   # training options of the generators' `fit`; the other settings build the model
+DIFFUSION_CONDITIONS = {'clip': 'clip_expression', 'vae': 'vae_latent'}   # `diffusion_condition` -> the condition recorded in the diffusion model's input contract
 
 def gan_epoch_selector(probe, # Fidelity regressor tiles -> expression, trained on real tiles of *training* patients (`fidelity_predictor`, `RidgeProbe`)
                        cond_valid, # Conditions of the validation spots (n, d): what the GAN generates from
@@ -201,9 +202,17 @@ def feature_distances(real, # Real test tiles (n, 3, S, S)
                       spaces:dict, # {result key: extractor}: 'fd_clip', 'fid_inception', 'fd_<preset>'
                       *,
                       min_samples:dict|None=None, # {result key: fewest tiles accepted} (Inception: `INCEPTION_MIN_SAMPLES`)
+                      clusters=None, # Expression cluster of every real tile: also the conditional (intra-cluster) distance `fd_clusterwise`
+                      min_size:int=10, # Clusters with fewer tiles are left out of `fd_clusterwise`
                      )->dict:
-    "Fréchet distance and KID (mean, std) of every set against the real tiles in every feature space, with the sample counts; a space with too few tiles says so instead of a number."
+    """Fréchet distance and KID (mean, std) of every set against the real tiles in every feature space, with the sample counts; a space with too few tiles says so instead of a number.
+    The global distance compares marginal distributions only, so it cannot tell conditional from shuffled samples (both use the test conditions).
+    With `clusters`, every set of one tile per real tile also gets `fd_clusterwise`: the mean over expression clusters of the distance between the
+    real tiles of a cluster and the set's tiles for the same rows (for a set not row-aligned with the real tiles, such as other patients' tiles,
+    that is a condition-blind baseline)."""
     from genomorph.imagemetrics import kernel_distance
+    if clusters is not None and len(clusters) != len(real):
+        raise GenomorphError(f"{len(clusters)} cluster labels for {len(real)} real tiles", fix="pass one cluster label per real tile")
     out = {}
     for key, ext in spaces.items():
         n_min = (min_samples or {}).get(key, 2)
@@ -213,6 +222,7 @@ def feature_distances(real, # Real test tiles (n, 3, S, S)
         for name, t in sets.items():
             fg = ext(t); k, ks = kernel_distance(fr, fg, n_subsets=10, return_std=True)
             r[name] = {'fd': frechet_distance(fr, fg), 'kid': k, 'kid_std': ks, 'n': int(len(t))}
+            if clusters is not None and len(t) == len(real): r[name]['fd_clusterwise'] = clusterwise_distance(fr, fg, clusters, metric='fid', min_size=min_size)
         out[key] = r
     return out
 
@@ -239,6 +249,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
                       diffusion_kw:dict|None=None, # `TileDiffusionModel` settings (ch, mults, T) and fit options (lr)
                       gan_kw:dict|None=None, # `GANModel` settings (ngf, ndf, z_dim) and fit options (lr, n_crit)
                       guidance:float=1.5, # Classifier-free guidance weight (1.5 gave the best cluster-wise FID at 16 px; 3 over-saturates)
+                      diffusion_condition:str='clip', # What the diffusion model is conditioned on: 'clip' (the CLIP gene embedding, as genes2morphology) or 'vae' (the β-VAE latent the GAN uses, as RNA-GAN)
                       ddim_steps:int=20, # DDIM steps
                       extractor='auto', # FID/KID features: 'auto' = InceptionV3 if local weights are found (see `inception_features`), else the CLIP image branch; 'clip'; or a callable
                       fidelity_model='ridge', # Expression-fidelity predictor: 'ridge' (on frozen features: `fd_encoder`'s, else handcrafted), 'spot' (a `genomorph.spot` regressor), a trained `SpotRegressor`, or an object with `.predict(tiles)`
@@ -255,6 +266,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
     ep = {**dict(clip=10, vae=30, gan=20, diffusion=20), **(epochs or {})}
     bad = set(generators) - {'diffusion', 'gan'}
     if bad: raise GenomorphError(f"unknown generators {sorted(bad)}", fix="choose from 'diffusion' and 'gan'")
+    if diffusion_condition not in DIFFUSION_CONDITIONS: raise GenomorphError(f"diffusion_condition {diffusion_condition!r}", fix=f"choose from {list(DIFFUSION_CONDITIONS)}")
     log = log or (lambda *a: None)
     set_seed(seed)
     D = prepare_imagegen(adata, patches, size=size, n_genes=n_genes, n_clusters=n_clusters, seed=seed)
@@ -283,13 +295,18 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
     if cprobe is not None: real['composition'] = composition_recovery(cprobe.predict(X[te]), D.composition[te])
     perm = np.random.default_rng(seed).permutation(int(te.sum()))
     res = {'generators': {}, 'images_per_s': {}, 'real': real, 'clip': ret, 'clip_top1': ret['expression_to_image_top1'], 'fidelity_model': _describe_fidelity(probe)}
-    state = SimpleNamespace(data=D, clip=clip, extractor=ext, probe=probe, samples={})
+    state = SimpleNamespace(data=D, clip=clip, extractor=ext, probe=probe, samples={}, vae=None)
+    def trained_vae():   # one β-VAE of the training expression, shared by the GAN and a VAE-conditioned diffusion model
+        if state.vae is None:
+            set_seed(seed); t = time.perf_counter()
+            state.vae = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run); tm['vae'] = time.perf_counter() - t
+        return state.vae
     if 'diffusion' in generators:
+        ce = clip.encode(expr=E)[1] if diffusion_condition == 'clip' else trained_vae().encode(E)
         set_seed(seed)
-        ce = clip.encode(expr=E)[1]
         t1 = time.perf_counter()
         m_kw, f_kw = _split_kw(diffusion_kw)
-        dm = TileDiffusionModel(size, **m_kw).fit((X[fit], ce[fit]), va, epochs=ep['diffusion'], **run, **f_kw)
+        dm = TileDiffusionModel(size, condition=DIFFUSION_CONDITIONS[diffusion_condition], **m_kw).fit((X[fit], ce[fit]), va, epochs=ep['diffusion'], **run, **f_kw)
         tm['diffusion_train'] = time.perf_counter() - t1
         samp = lambda c=None, n=None: dm.generate(c, n, steps=ddim_steps, guidance=guidance, seed=seed)
         g_c, dt = _timed(lambda: samp(ce[te]))
@@ -301,7 +318,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
     if 'gan' in generators:
         set_seed(seed)
         t1 = time.perf_counter()
-        vae = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run)
+        vae = trained_vae()
         z = vae.encode(E)
         m_kw, f_kw = _split_kw(gan_kw)
         # the epoch is chosen on validation patients (the probe was trained on training patients); test patients are never seen
@@ -331,7 +348,8 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
     other = np.flatnonzero(D.split == 'train'); other = other[np.random.default_rng(seed).permutation(len(other))[:int(te.sum())]]
     base_sets = {'blurred_real': degraded_real(X[te], 'blurred'), 'noised_real': degraded_real(X[te], 'noised', seed), 'other_patients_real': X[other]}
     gen_sets = {k: state.samples[main][k] for k in ('conditional', 'shuffled', 'unconditional')}
-    dist = feature_distances(X[te], {**gen_sets, **base_sets}, spaces, min_samples={'fid_inception': INCEPTION_MIN_SAMPLES, 'fd_inception_torchvision': INCEPTION_MIN_SAMPLES})
+    dist = feature_distances(X[te], {**gen_sets, **base_sets}, spaces, min_samples={'fid_inception': INCEPTION_MIN_SAMPLES, 'fd_inception_torchvision': INCEPTION_MIN_SAMPLES},
+                             clusters=D.clusters[te], min_size=min_size)
     res['tile_px'], res['extractor'] = size, getattr(ext, 'name', type(ext).__name__)
     res['fd'] = {k: ({g: v[g] for g in gen_sets} | {kk: v[kk] for kk in ('extractor', 'n_real')} if 'skipped' not in v else v) for k, v in dist.items()}
     res['baselines'] = {b: {'fd': {k: v[b] for k, v in dist.items() if 'skipped' not in v}, 'expression_fidelity': expression_fidelity(probe.predict(t), E[te])}
@@ -348,7 +366,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
         res['utility'] = tile_classifier_utility(handcrafted_extractor(), X[tr], D.labels[tr], gen_tr, D.labels[tr], X[te], D.labels[te])
     res['main_generator'] = main
     res['device'] = str(dev)
-    res['settings'] = dict(size=size, n_genes=n_genes, n_clusters=n_clusters, epochs=ep, guidance=guidance, ddim_steps=ddim_steps, bs=bs, seed=seed,
+    res['settings'] = dict(size=size, n_genes=n_genes, n_clusters=n_clusters, epochs=ep, guidance=guidance, ddim_steps=ddim_steps, diffusion_condition=diffusion_condition, bs=bs, seed=seed,
                            n_train=int((D.split == 'train').sum()), n_valid=int((D.split == 'valid').sum()), n_test=int(te.sum()),
                            extractor=getattr(ext, 'name', type(ext).__name__), fidelity_predictor=res['fidelity_model']['description'],
                            fid='mean over expression clusters (intra-cluster FID) on test patients', gan_select=gan_select)
@@ -443,7 +461,7 @@ def save_figures(res:dict, # Results of `evaluate_imagegen` (reads the DDIM step
     if 'diffusion' in st.samples and len(ks) > 1:
         ia, ib = (np.flatnonzero(D.clusters == k)[0] for k in ks[:2])
         sampler = lambda cc: st.diffusion.generate(cc, steps=res['settings']['ddim_steps'], guidance=res['settings']['guidance'], seed=0)
-        save(interpolation_strip(sampler, st.diffusion_cond[ia], st.diffusion_cond[ib], steps=8, normalize=True), 'diffusion_interpolation.png')
+        save(interpolation_strip(sampler, st.diffusion_cond[ia], st.diffusion_cond[ib], steps=8, normalize=res['settings'].get('diffusion_condition', 'clip') == 'clip'), 'diffusion_interpolation.png')
     if 'gan' in st.samples and len(ks) > 1:
         ia, ib = (np.flatnonzero(D.clusters == k)[0] for k in ks[:2])
         z, _ = st.vae.interpolate(D.expr[ia], D.expr[ib], steps=8)
@@ -471,6 +489,8 @@ def cli_imagegen_eval(argv=None, # Command-line arguments (default: sys.argv[1:]
     p.add_argument('--n-genes', type=int, default=None, help='number of highly variable genes (overrides the preset)')
     p.add_argument('--epochs', type=int, default=None, help='epochs of every generator (overrides the preset)')
     p.add_argument('--generators', nargs='+', default=['diffusion', 'gan'], choices=['diffusion', 'gan'], help='generators to train')
+    p.add_argument('--diffusion-condition', choices=list(DIFFUSION_CONDITIONS), default=None,
+                   help="what the diffusion model is conditioned on: the CLIP gene embedding (genes2morphology) or the beta-VAE latent (as the GAN; RNA-GAN); default: the preset's")
     p.add_argument('--inception', type=Path, default=None, help='local InceptionV3 weights for FID/KID (default: $GENOMORPH_INCEPTION or <data dir>/weights/inception_v3.pth if present, else the CLIP image branch)')
     p.add_argument('--seed', type=int, default=0, help='random seed')
     p.add_argument('--save-model', type=Path, default=None, help='also save the main generator with its expression encoder: the file `genomorph tiles-train` writes, for `genomorph tiles-generate`')
@@ -493,13 +513,15 @@ def cli_imagegen_eval(argv=None, # Command-line arguments (default: sys.argv[1:]
     if a.size: kw['size'] = a.size
     if a.n_genes: kw['n_genes'] = a.n_genes
     if a.epochs: kw['epochs'].update(gan=a.epochs, diffusion=a.epochs)
+    if a.diffusion_condition: kw['diffusion_condition'] = a.diffusion_condition
+    a.diffusion_condition = kw.get('diffusion_condition', 'clip')
     from genomorph.imagemetrics import inception_features
     ext = inception_features(a.inception) if a.inception else 'auto'
     res, st = evaluate_imagegen(adata, patches, generators=tuple(a.generators), extractor=ext, seed=a.seed, log=print, device=a.device, **kw)
     if a.figures: res['files'] = save_figures(res, st, a.figures)
     if a.save_model:
         from genomorph.experiments.apply import TileGenerator
-        enc, gen = (st.clip, st.diffusion) if res['main_generator'] == 'diffusion' else (st.vae, st.gan)
+        enc, gen = ((st.clip if a.diffusion_condition == 'clip' else st.vae), st.diffusion) if res['main_generator'] == 'diffusion' else (st.vae, st.gan)
         src = f'cohort:{a.cohort}' if a.cohort else (f'her2st:{a.her2st}' if a.her2st else f'synthetic:{a.synthetic or 8}')
         TileGenerator(enc, gen, genes=st.data.genes, info={'source': src, 'size': kw['size'], 'target_sum': 1e4, 'units': 'log1p CP10k', 'guidance': kw.get('guidance', 1.5)}).save(a.save_model, overwrite=a.overwrite)
         print(f"saved the {res['main_generator']} generator to {a.save_model}")
@@ -512,6 +534,11 @@ def bench_imagegen(quick:bool=False, # Smaller cohort, models and epochs (about 
     "FID/KID (conditional, unconditional, shuffled), expression fidelity, CLIP top-1 and images/s of the diffusion and GAN generators on a synthetic cohort."
     adata, patches = _synthetic(6 if quick else 10, 0)
     res, _ = evaluate_imagegen(adata, patches, utility=not quick, **PRESETS['quick' if quick else 'default'])
+    return bench_summary(res)
+
+def bench_summary(res:dict, # Results of `evaluate_imagegen`
+                 )->dict:
+    "The keys `genomorph bench imagegen` prints, from an `evaluate_imagegen` result."
     keep = ('tile_px', 'extractor', 'fd', 'expression_fidelity', 'baselines', 'fid', 'kid', 'fid_global', 'composition', 'clip_top1', 'images_per_s', 'utility', 'selection', 'seconds')
     out = {k: res[k] for k in keep if k in res}
     out['gan'] = {k: res['generators']['gan'][k] for k in ('conditional', 'unconditional', 'shuffled')}
