@@ -539,9 +539,11 @@ def bench_imagegen(quick:bool=False, # Smaller cohort, models and epochs (about 
 def bench_summary(res:dict, # Results of `evaluate_imagegen`
                  )->dict:
     "The keys `genomorph bench imagegen` prints, from an `evaluate_imagegen` result."
+    if not isinstance(res, dict) or not {'generators', 'fd', 'expression_fidelity'} <= set(res):
+        raise GenomorphError("res is not a result of evaluate_imagegen", fix="pass the first value that evaluate_imagegen returns")
     keep = ('tile_px', 'extractor', 'fd', 'expression_fidelity', 'baselines', 'fid', 'kid', 'fid_global', 'composition', 'clip_top1', 'images_per_s', 'utility', 'selection', 'seconds')
     out = {k: res[k] for k in keep if k in res}
-    out['gan'] = {k: res['generators']['gan'][k] for k in ('conditional', 'unconditional', 'shuffled')}
+    if 'gan' in res['generators']: out['gan'] = {k: res['generators']['gan'][k] for k in ('conditional', 'unconditional', 'shuffled')}
     out['device'] = res['device']
     return json.loads(json.dumps(out, default=float))
 
