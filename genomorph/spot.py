@@ -27,15 +27,16 @@ from fastcore.basics import store_attr
 
 # %% auto #0
 __all__ = ['MIN_COUNTS', 'SPOT_MODELS', 'IMAGE_MODELS', 'VIEW_MODELS', 'TCGN_PRESETS', 'VIEW_PRESETS', 'LEARNERS',
-           'SPOT_DEFAULTS', 'BACKBONES', 'TRAIN_ONLY', 'RINGS', 'SMOOTH_GRID', 'SPOT_ARCH_VERSION', 'spot_targets',
-           'spot_totals', 'spot_diameter_px', 'spot_features', 'ProbeRegressor', 'fit_probe', 'FeatureEncoder',
-           'GraphBlock', 'TCGNLite', 'SpotRegressorNet', 'LPU', 'LightMHSA', 'IRFFN', 'CMTBlock', 'GraphCoEmbed',
-           'TCGNEncoder', 'tcgn_settings', 'GeneDMLLite', 'kmeans_torch', 'DMLCallback', 'NeighbourContext',
-           'grid_neighbors', 'GlobalView', 'MultiViewNet', 'GeneDMLNet', 'ViewLossCallback', 'soft_contrastive',
-           'MultiDMLCallback', 'EncodedContext', 'patches_to_input', 'embed_patches', 'smooth_predictions', 'SpotData',
-           'spot_dls', 'GeneMSE', 'valid_pcc', 'build_spot_model', 'probe_learner', 'tcgn_learner', 'tcgn_lite_learner',
-           'triplex_learner', 'genedml_learner', 'genedml_lite_learner', 'context_learner', 'select_spots',
-           'carve_valid', 'rank_genes', 'measured_genes', 'spot_panel', 'SpotRegressor', 'fit_spot', 'predict_spot']
+           'SPOT_DEFAULTS', 'BACKBONES', 'BACKBONE_MODELS', 'TRAIN_ONLY', 'RINGS', 'SMOOTH_GRID', 'SPOT_ARCH_VERSION',
+           'spot_targets', 'spot_totals', 'spot_diameter_px', 'spot_features', 'ProbeRegressor', 'fit_probe',
+           'FeatureEncoder', 'GraphBlock', 'TCGNLite', 'SpotRegressorNet', 'LPU', 'LightMHSA', 'IRFFN', 'CMTBlock',
+           'GraphCoEmbed', 'TCGNEncoder', 'tcgn_settings', 'GeneDMLLite', 'kmeans_torch', 'DMLCallback',
+           'NeighbourContext', 'grid_neighbors', 'GlobalView', 'MultiViewNet', 'GeneDMLNet', 'ViewLossCallback',
+           'soft_contrastive', 'MultiDMLCallback', 'EncodedContext', 'patches_to_input', 'embed_patches',
+           'smooth_predictions', 'SpotData', 'spot_dls', 'GeneMSE', 'valid_pcc', 'build_spot_model', 'probe_learner',
+           'tcgn_learner', 'tcgn_lite_learner', 'triplex_learner', 'genedml_learner', 'genedml_lite_learner',
+           'context_learner', 'select_spots', 'carve_valid', 'rank_genes', 'measured_genes', 'spot_panel',
+           'SpotRegressor', 'fit_spot', 'predict_spot']
 
 # %% ../nbs/10_spot.ipynb #5faa8551
 MIN_COUNTS = 100  # spots with fewer UMIs are left out of training and scoring (counted)
@@ -655,16 +656,18 @@ class MultiDMLCallback(Callback):
             extra = extra + self.w_cluster * (sum(ce(z, c_e, a_e) for z in zs) / len(zs) + ce(ze, c_i, a_i)) / 2   # each view predicts the other's clusters
         self.learn.loss_grad = self.learn.loss_grad + extra; self.learn.loss = self.learn.loss_grad.clone().detach()
 
-
 # %% ../nbs/10_spot.ipynb #553cb12e
 class EncodedContext(nn.Module):
-    "Neighbour context over the spot embeddings of a trained (frozen) image encoder, optionally next to frozen features."
+    "A feature model (neighbour context, TRIPLEX-style or Gene-DML) over the spot embeddings of a trained (frozen) image encoder, next to frozen features."
     def __init__(self, encoder:nn.Module, # Trained image encoder (e.g. `TCGN`); frozen
-                 context:NeighbourContext, # Context model over `[frozen features | embedding]`
+                 context:nn.Module, # `NeighbourContext`, `MultiViewNet` or `GeneDMLNet` over `[frozen features | embedding]`
                 ):
         super().__init__(); self.encoder, self.context = encoder, context
         for q in self.encoder.parameters(): q.requires_grad_(False)
-    def forward(self, x, nb, mask, rel): return self.context(x, nb, mask, rel)
+    def forward(self, *xs): return self.context(*xs)   # the inputs of the wrapped model: (x, nb, mask, rel) or (x, nb, mask, rel, rows)
+    def attach_sections(self, x, coords, libs):
+        "The three-view models' global view: every spot's `[features | embedding]` (a no-op for the context model)."
+        if hasattr(self.context, 'attach_sections'): self.context.attach_sections(x, coords, libs)
 
 def patches_to_input(x:torch.Tensor, # uint8 (S, S, 3) or (n, S, S, 3) patches
                      augment:bool=False, # Random flips/rotations/colour jitter (`genomorph.data.augment_patch`)
@@ -781,7 +784,7 @@ def build_spot_model(arch:str, # One of `SPOT_MODELS`
                      p:float=0.1, # Dropout
                      n_pcs:int=256, # Probe principal components
                      end_to_end:bool=False, # Gene-DML lite on patches (`TCGNLite` encoder) instead of frozen features
-                     backbone:dict|None=None, # Context model over a trained image encoder: the image model's settings, `{'arch': 'tcgn_lite', ...}`
+                     backbone:dict|None=None, # Feature model (`BACKBONE_MODELS`) over a trained image encoder: the image model's settings, `{'arch': 'tcgn_lite', ...}`
                      preset:str='cpu', # Width of TCGN (`TCGN_PRESETS`) and of the three-view models (`VIEW_PRESETS`): 'cpu' or 'paper'
                      view_depth:int|None=None, # Transformer layers per view of the three-view models (default: the preset's)
                      dims:tuple|None=None, # TCGN stage widths (override the preset)
@@ -800,16 +803,19 @@ def build_spot_model(arch:str, # One of `SPOT_MODELS`
     if arch == 'tcgn':
         c = tcgn_settings(preset, img_size=img_size, dims=dims, depths=depths); hid = c.pop('hidden')
         return SpotRegressorNet(TCGNEncoder(k=k, **c), n_genes, hidden=hid, p=p)
+    if backbone is not None:   # the frozen image encoder, and the feature model over `[features | its embedding]`
+        if arch not in BACKBONE_MODELS: raise GenomorphError(f"backbone= with model {arch!r}", fix=f"backbone is an option of {list(BACKBONE_MODELS)}")
+        b = dict(backbone); enc = build_spot_model(b.pop('arch'), n_genes, **b).encoder
+        net = build_spot_model(arch, n_genes, d_in=d_in, img_size=img_size, dim=dim, depth=depth, heads=heads, k=k, hidden=hidden, proj_dim=proj_dim, p=p, n_pcs=n_pcs,
+                               preset=preset, view_depth=view_depth, dims=dims, depths=depths, grid=grid, max_global=max_global)
+        return EncodedContext(enc, net)
     if arch in VIEW_MODELS:
         if preset not in VIEW_PRESETS: raise GenomorphError(f"unknown preset {preset!r}", fix=f"choose one of {list(VIEW_PRESETS)}")
         v = VIEW_PRESETS[preset]; big = preset != 'cpu'   # a named preset sets the width; explicit settings override the CPU defaults
         return (GeneDMLNet if arch == 'genedml' else MultiViewNet)(d_in, n_genes, dim or v['dim'], v['heads'] if big else heads, v['hidden'] if big else hidden, p, grid,
                                                                    max_global, proj_dim, view_depth or v['depth'])
     if arch == 'context':
-        ctx = NeighbourContext(d_in, n_genes, dim or 128, heads, hidden, p)
-        if backbone is None: return ctx
-        b = dict(backbone); enc = build_spot_model(b.pop('arch'), n_genes, **b).encoder
-        return EncodedContext(enc, ctx)
+        return NeighbourContext(d_in, n_genes, dim or 128, heads, hidden, p)
     enc = TCGNLite(img_size, dim or 64, depth, heads, k) if end_to_end else FeatureEncoder(d_in, dim or 128, hidden, p)
     return GeneDMLLite(enc, n_genes, proj_dim, hidden)
 
@@ -920,7 +926,8 @@ LEARNERS = {'probe': probe_learner, 'context': context_learner, 'tcgn': tcgn_lea
 SPOT_DEFAULTS = {'probe': {}, 'tcgn': dict(epochs=30, bs=32, img_size=64, augment=True), 'tcgn_lite': dict(epochs=30, bs=32, img_size=64, augment=True, lr=2e-3),
                  'triplex': dict(epochs=60, bs=64), 'genedml': dict(epochs=60, bs=64), 'genedml_lite': dict(epochs=60, bs=64),
                  'context': dict(epochs=60, bs=64)}
-BACKBONES = ('tcgn_lite', 'tcgn', 'genedml_lite')   # image models a context model can be trained over (`backbone=`)
+BACKBONES = ('tcgn_lite', 'tcgn', 'genedml_lite')   # image models whose frozen encoder a feature model can be trained over (`backbone=`)
+BACKBONE_MODELS = ('context',) + VIEW_MODELS   # the feature models that take `backbone=`: neighbour context, TRIPLEX-style, Gene-DML
 TRAIN_ONLY = ('lr', 'wd', 'w_inst', 'tau', 'w_proto', 'tau_proto', 'n_protos', 'w_view', 'w_distill', 'w_cluster', 'tau_cluster', 'n_clusters')   # loss settings, not architecture
 RINGS = ((8, 1.6), (24, 2.9))   # (neighbours, radius in pitches) tried by `fit_spot(model='context', radius='auto')`: one ring, two rings
 SMOOTH_GRID = (0., 0.25, 0.5, 0.75)   # smoothing weights tried by `fit_spot(smooth='auto')`
@@ -1175,8 +1182,8 @@ def _fit_spot(adata, patches, tr, va, *,
     epochs, bs = epochs or kw.pop('epochs', 30), bs or kw.pop('bs', 64)
     kw.pop('epochs', None); kw.pop('bs', None); augment = kw.pop('augment', False); n_nb = kw.pop('n_neighbors', 24)
     radius = kw.pop('radius', 2.9); score_valid = kw.pop('_score', False); backbone = kw.pop('backbone', None); bb_kw = dict(kw.pop('backbone_kw', None) or {})
-    if backbone is not None and (model != 'context' or not (isinstance(backbone, SpotRegressor) or backbone in BACKBONES)):
-        raise GenomorphError(f"backbone={backbone!r} with model={model!r}", fix=f"backbone is an option of model='context': one of {list(BACKBONES)} (image models whose encoder is learned first), or a trained image SpotRegressor")
+    if backbone is not None and (model not in BACKBONE_MODELS or not (isinstance(backbone, SpotRegressor) or backbone in BACKBONES)):
+        raise GenomorphError(f"backbone={backbone!r} with model={model!r}", fix=f"backbone is an option of the models {list(BACKBONE_MODELS)}: one of {list(BACKBONES)} (image models whose encoder is learned first), or a trained image SpotRegressor")
     if isinstance(backbone, SpotRegressor) and backbone.config['input'] != 'image':
         raise GenomorphError(f"backbone {backbone!r} does not read image patches", fix="pass a trained 'tcgn', 'tcgn_lite' or end-to-end 'genedml_lite' model")
     if backbone is not None and patches is None: raise GenomorphError("backbone= needs image patches", fix="pass patches= aligned with adata.obs_names")
@@ -1214,7 +1221,7 @@ def _fit_spot(adata, patches, tr, va, *,
         raise GenomorphError(f"no patches given and adata.obsm has no {Key.features_key(encoder)!r}", fix="pass patches= or extract features first")
     cfg['d_in'], nbrs, bb = None, None, None
     if e2e: x = _image_input(patches, cfg['crop'], cfg['img_size'])
-    elif backbone:   # stage 1: the image model on the same spots and validation; stage 2 (below): context over its frozen encoder
+    elif backbone:   # stage 1: the image model on the same spots and validation; stage 2 (below): the feature model over its frozen encoder
         if isinstance(backbone, SpotRegressor):   # an image model trained before (on these training sections only, or it leaks)
             bb = backbone
             if (bb.config['patch_size'], bb.config['crop']) != (P, cfg['crop']):

@@ -794,13 +794,13 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
                 gan_select:bool=True, # 'gan': keep the epoch whose tiles for the validation patients carry their expression best (a ridge on handcrafted features of real training tiles scores them)
                )->TileGenerator:
     "Train the expression encoder and the generator on training patients (validation patients for early choices); returns a `TileGenerator`."
-    from genomorph.experiments.imagegen import prepare_imagegen, _split_kw, gan_epoch_selector, handcrafted_extractor
+    from genomorph.experiments.imagegen import prepare_imagegen, _split_kw, gan_epoch_selector, handcrafted_extractor, DIFFUSION_CONDITIONS
     from genomorph.imagemetrics import RidgeProbe
     from genomorph.clip import CLIPModel
     from genomorph.gan import VAEModel, GANModel
     from genomorph.imagediffusion import TileDiffusionModel
     if generator not in ('diffusion', 'gan'): raise GenomorphError(f"--generator {generator!r}", fix="use --generator diffusion or --generator gan")
-    if diffusion_condition not in ('clip', 'vae'): raise GenomorphError(f"--diffusion-condition {diffusion_condition!r}", fix="use --diffusion-condition clip or vae")
+    if diffusion_condition not in DIFFUSION_CONDITIONS: raise GenomorphError(f"--diffusion-condition {diffusion_condition!r}", fix=f"use --diffusion-condition {' or '.join(DIFFUSION_CONDITIONS)}")
     ep = {**dict(clip=10, vae=30, gan=20, diffusion=20), **(epochs or {})}
     D = prepare_imagegen(adata, patches, size=size, n_genes=n_genes, n_clusters=n_clusters, seed=seed)
     fit = D.split != 'test'; va = D.split[fit] == 'valid'   # the 'test' patients are left unused here: tiles-train trains, imagegen-eval evaluates
@@ -814,7 +814,7 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
         else:
             enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run); c = enc.encode(E)
         m_kw, f_kw = _split_kw(diffusion_kw)
-        gen = TileDiffusionModel(size, condition='clip_expression' if diffusion_condition == 'clip' else 'vae_latent', **m_kw).fit((X[fit], c[fit]), va, epochs=ep['diffusion'], **run, **f_kw)
+        gen = TileDiffusionModel(size, condition=DIFFUSION_CONDITIONS[diffusion_condition], **m_kw).fit((X[fit], c[fit]), va, epochs=ep['diffusion'], **run, **f_kw)
     else:
         enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run)
         z = enc.encode(E)
@@ -899,7 +899,7 @@ def _load(path, kind, cmd):
 def cli_spot_train(argv=None, # Command-line arguments (default: sys.argv[1:])
                   ):
     "`genomorph spot-train`: train a spot expression model (image patch -> every panel gene) and save it."
-    from genomorph.spot import SPOT_MODELS, MIN_COUNTS
+    from genomorph.spot import SPOT_MODELS, MIN_COUNTS, BACKBONE_MODELS
     p = argparse.ArgumentParser(prog='genomorph spot-train', description="Train a spot model (H&E patch under each spot -> expression of every panel gene) on all the given "
                                 "sections (validation sections are carved from them, or given with --valid) and save it for `genomorph spot-predict`.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -912,7 +912,7 @@ def cli_spot_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     p.add_argument('--valid', nargs='+', help="validation sections among the training ones (default: carved by patient / section)")
     p.add_argument('--model', default='context', choices=list(SPOT_MODELS), help="spot model (default: %(default)s)")
     p.add_argument('--preset', choices=['cpu', 'paper'], default='cpu', help="model width: 'cpu' (small, trains on a CPU) or 'paper' (the published sizes for GPUs: TCGN on CMT-S at 224 px, TRIPLEX-style and Gene-DML with 512-wide tokens and 3 layers per view) (default: %(default)s)")
-    p.add_argument('--backbone', default='tcgn_lite', choices=['tcgn_lite', 'tcgn', 'genedml_lite', 'none'], help="context model only: image model trained first on the same sections, whose frozen embedding joins the features ('none': features only) (default: %(default)s, as spot-eval)")
+    p.add_argument('--backbone', default='tcgn_lite', choices=['tcgn_lite', 'tcgn', 'genedml_lite', 'none'], help="feature models (context, triplex, genedml): image model trained first on the same sections, whose frozen embedding joins the features ('none': features only) (default: %(default)s, as spot-eval)")
     p.add_argument('--encoder', default='handcrafted', help="patch features: 'handcrafted' or an encoder preset (`genomorph encoders`; needs --weights) (default: %(default)s)")
     p.add_argument('--weights', default=None, help="local weights of --encoder (file or folder)")
     p.add_argument('--features', metavar='DIR', default=None, help="precomputed spot features instead of --encoder: one <section>.h5 per section from `genomorph features` (rows named by spot); read, never recomputed")
@@ -920,7 +920,7 @@ def cli_spot_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     p.add_argument('--patch-um', type=float, default=None, help="patch side in µm (default: 100 for her2st, 110 for Visium, the cohort's patch size)")
     p.add_argument('--patch-px', type=int, default=112, help="patch side in pixels (default: %(default)s)")
     p.add_argument('--n-genes', type=int, default=250, help="panel: top highly variable training genes (default: %(default)s)")
-    p.add_argument('--epochs', type=int, default=None, help="maximum epochs (default: the model's)")
+    p.add_argument('--epochs', type=int, default=None, help="maximum epochs of the model, and of its image backbone stage (default: the model's default)")
     p.add_argument('--smooth', default='auto', help="spatial smoothing weight in [0, 1] or 'auto' (chosen on validation) (default: %(default)s)")
     p.add_argument('--min-counts', type=int, default=MIN_COUNTS, help="spots with fewer UMIs are not trained on (default: %(default)s)")
     _common(p, "model file to write (.safetensors)")
@@ -939,10 +939,10 @@ def cli_spot_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     kw = dict(n_genes=a.n_genes, min_counts=a.min_counts, smooth=smooth)
     feats = read_spot_features(adata, a.features, allow_random_weights=a.allow_random_weights) if a.features else None
     if a.epochs: kw['epochs'] = a.epochs
-    if a.preset != 'cpu': kw.update(preset=a.preset, backbone_kw={'preset': a.preset} if a.model == 'context' and a.backbone == 'tcgn' else {})
-    if a.model == 'context':
-        kw['radius'] = 'auto'
-        if a.backbone != 'none': kw['backbone'] = a.backbone
+    if a.preset != 'cpu': kw.update(preset=a.preset, backbone_kw={'preset': a.preset} if a.model in BACKBONE_MODELS and a.backbone == 'tcgn' else {})
+    if a.model == 'context': kw['radius'] = 'auto'
+    if a.model in BACKBONE_MODELS and a.backbone != 'none': kw['backbone'] = a.backbone
+    if a.epochs and 'backbone' in kw: kw['backbone_kw'] = {**kw.get('backbone_kw', {}), 'epochs': a.epochs}   # --epochs caps the image stage too
     reg = train_spot(adata, patches, model=a.model, valid=_list(a.valid) or None, encoder=feats['encoder'] if feats else a.encoder, weights=a.weights,
                      allow_random_weights=a.allow_random_weights, features=feats,
                      patch_um=info['patch_um'], device=a.device, seed=a.seed, progress=True, **kw)
@@ -1209,7 +1209,7 @@ def _slide_canvas(bag:dict)->tuple:
 def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
                    ):
     "`genomorph tiles-train`: train an expression -> H&E tile generator and save it."
-    from genomorph.experiments.imagegen import PRESETS
+    from genomorph.experiments.imagegen import PRESETS, DIFFUSION_CONDITIONS
     p = argparse.ArgumentParser(prog='genomorph tiles-train', description="Train an expression -> H&E tile generator: a gene-image CLIP and a conditional "
                                 "diffusion model (genes2morphology-style), or a beta-VAE and a conditional GAN (RNA-GAN-style); saved as one model for `genomorph tiles-generate`.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -1220,7 +1220,7 @@ def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     src.add_argument('--synthetic', type=int, metavar='N', help="simulate a cohort of N patients")
     p.add_argument('--sections', nargs='+', default=None, help="her2st sections with images, comma- or space-separated")
     p.add_argument('--generator', choices=['diffusion', 'gan'], default='diffusion', help="generator (default: %(default)s)")
-    p.add_argument('--diffusion-condition', choices=['clip', 'vae'], default=None, help="diffusion: condition on the CLIP gene embedding or on a beta-VAE latent (default: the preset's)")
+    p.add_argument('--diffusion-condition', choices=list(DIFFUSION_CONDITIONS), default=None, help="diffusion: condition on the CLIP gene embedding or on a beta-VAE latent (default: the preset's)")
     p.add_argument('--preset', choices=list(PRESETS), default='default', help="model sizes and epochs (default: %(default)s)")
     p.add_argument('--size', type=int, default=None, help="tile size in pixels (power of two >= 16; default: the preset's)")
     p.add_argument('--patch-um', type=float, default=None, help="tile side in µm cut around each spot (default: 100 for her2st, 110 for Visium, the cohort's)")
