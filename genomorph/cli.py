@@ -26,7 +26,7 @@ COMMANDS = {  # command: ('module:function', one-line help)
     'expr-generate': ('genomorph.experiments.apply:cli_expr_generate', 'generate bulk expression for slides with a trained expression model'),
     'heads-train': ('genomorph.experiments.apply:cli_heads_train', 'train survival/grade heads with conformal calibration and save them'),
     'heads-predict': ('genomorph.experiments.apply:cli_heads_predict', 'per-case risk, survival, conformal lower bound and grade sets, with figures'),
-    'tiles-train': ('genomorph.experiments.apply:cli_tiles_train', 'train an expression -> H&E tile generator (CLIP + diffusion, or beta-VAE + GAN) and save it'),
+    'tiles-train': ('genomorph.experiments.apply:cli_tiles_train', 'train an expression -> H&E tile generator (CLIP + diffusion or fine-tuned Stable Diffusion, or beta-VAE + GAN) and save it'),
     'tiles-generate': ('genomorph.experiments.apply:cli_tiles_generate', 'generate H&E tiles (PNG + contact sheet) from expression profiles'),
     'doctor': ('genomorph.experiments.apply:cli_doctor', 'versions, devices, slide backends, encoder weights found, data directory'),
     'spot-eval': ('genomorph.experiments.spot:cli_spot_eval', 'train a spot regressor on her2st sections and evaluate it on others'),

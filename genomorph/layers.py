@@ -89,23 +89,26 @@ def timestep_embedding(t, # (B,) integer or float steps
     return F.pad(emb, (0, dim % 2))
 
 # %% ../nbs/08_layers.ipynb #21dedfba
-SCHEDULES = ('linear', 'cosine')
+SCHEDULES = ('linear', 'cosine', 'scaled_linear')   # 'scaled_linear': linear in sqrt(beta), Stable Diffusion's schedule
 PREDICTIONS = ('eps', 'v')
 METHODS = ('ddim', 'ddpm')
 
 def make_betas(n_steps:int=1000, # Number of diffusion steps T
-               kind:str='linear', # 'linear' (DDPM) or 'cosine' (improved DDPM)
+               kind:str='linear', # 'linear' (DDPM), 'cosine' (improved DDPM) or 'scaled_linear' (Stable Diffusion: linear in sqrt(beta))
                *,
-               beta_start:float=1e-4, # First beta of the linear schedule (for T=1000; rescaled for other T)
-               beta_end:float=0.02, # Last beta of the linear schedule (for T=1000; rescaled for other T)
+               beta_start:float=1e-4, # First beta of the (scaled) linear schedule (for T=1000; rescaled for other T)
+               beta_end:float=0.02, # Last beta of the (scaled) linear schedule (for T=1000; rescaled for other T)
                s:float=0.008, # Offset of the cosine schedule
               )->np.ndarray:
-    "The betas (float64, length `n_steps`) of a linear or cosine noise schedule."
+    "The betas (float64, length `n_steps`) of a linear, cosine or scaled-linear noise schedule."
     if kind not in SCHEDULES: raise GenomorphError(f"unknown noise schedule {kind!r}", fix=f"use one of {SCHEDULES}")
     if not isinstance(n_steps, (int, np.integer)) or n_steps < 2: raise GenomorphError(f"n_steps must be an integer >= 2, got {n_steps!r}", fix="use e.g. n_steps=1000")
     if kind == 'linear':
         sc = 1000 / n_steps
         return np.linspace(beta_start*sc, min(beta_end*sc, 0.999), n_steps, dtype=np.float64)
+    if kind == 'scaled_linear':
+        sc = 1000 / n_steps
+        return np.linspace(np.sqrt(beta_start*sc), np.sqrt(min(beta_end*sc, 0.999)), n_steps, dtype=np.float64)**2
     f = np.cos((np.arange(n_steps+1, dtype=np.float64)/n_steps + s)/(1+s) * np.pi/2)**2
     abar = f/f[0]
     return np.clip(1 - abar[1:]/abar[:-1], 1e-8, 0.999)
@@ -115,7 +118,7 @@ class NoiseSchedule:
     "Precomputed quantities of a DDPM noise schedule, with the forward noising, the posterior and the DDPM/DDIM reverse steps."
     def __init__(self,
                  n_steps:int=1000, # Number of diffusion steps T
-                 kind:str='cosine', # 'linear' or 'cosine'
+                 kind:str='cosine', # One of `SCHEDULES`: 'linear', 'cosine' or 'scaled_linear'
                  **kwargs, # Passed to `make_betas`
                 ):
         self.n_steps, self.kind, self.kwargs = int(n_steps), kind, kwargs

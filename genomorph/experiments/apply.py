@@ -15,12 +15,13 @@ from ..core import GenomorphError, Key, check_writable, save_csv, save_figure, a
 from ..model import GenomorphModel, MODELS, load_model, resolve_device
 
 # %% auto #0
-__all__ = ['read_features', 'feature_contract', 'check_contract', 'warn_shift', 'blank_fraction', 'read_expression',
-           'align_genes', 'match_cases', 'spot_data', 'encode_spots', 'read_spot_features', 'train_spot', 'slide_spots',
-           'predict_spots', 'plot_expression_map', 'train_expression', 'generate_expression', 'CalibratedHeads',
-           'read_outcomes', 'train_heads', 'heads_cases', 'TileGenerator', 'train_tiles', 'tiles_from_expression',
-           'contact_sheet', 'cli_spot_train', 'cli_spot_predict', 'cli_expr_train', 'cli_expr_generate',
-           'cli_heads_train', 'cli_heads_predict', 'cli_tiles_train', 'cli_tiles_generate', 'doctor', 'cli_doctor']
+__all__ = ['TILE_GENERATORS', 'read_features', 'feature_contract', 'check_contract', 'warn_shift', 'blank_fraction',
+           'read_expression', 'align_genes', 'match_cases', 'spot_data', 'encode_spots', 'read_spot_features',
+           'train_spot', 'slide_spots', 'predict_spots', 'plot_expression_map', 'train_expression',
+           'generate_expression', 'CalibratedHeads', 'read_outcomes', 'train_heads', 'heads_cases', 'TileGenerator',
+           'train_tiles', 'tiles_from_expression', 'contact_sheet', 'cli_spot_train', 'cli_spot_predict',
+           'cli_expr_train', 'cli_expr_generate', 'cli_heads_train', 'cli_heads_predict', 'cli_tiles_train',
+           'cli_tiles_generate', 'doctor', 'cli_doctor']
 
 # %% ../../nbs/46_exp_apply.ipynb #8b37b437
 def read_features(folder, # A `genomorph features` output folder (one `<slide>.h5` per slide)
@@ -727,17 +728,19 @@ def _sub_model(cfg:dict, net:nn.Module):
     "A family model object around `net`, rebuilt from its saved config."
     obj = _stub(cfg); obj.net = net.eval(); return obj
 
+TILE_GENERATORS = ('diffusion', 'sd', 'gan')   # generators of `train_tiles` / `tiles-train --generator`: pixel diffusion, fine-tuned Stable Diffusion, β-VAE + GAN
+
 class TileGenerator(GenomorphModel):
     "Expression → H&E tiles: an expression encoder (CLIP or β-VAE) and a generator (diffusion or GAN) saved as one model."
     family = 'tiles'
     def __init__(self, encoder:GenomorphModel, # Trained `CLIPModel` or `VAEModel` (the GAN's; a diffusion model may use either)
-                 generator:GenomorphModel, # Trained `TileDiffusionModel` or `GANModel` conditioned on the encoder's output
+                 generator:GenomorphModel, # Trained `TileDiffusionModel`, `SDTileModel` (fine-tuned Stable Diffusion) or `GANModel` conditioned on the encoder's output
                  *,
                  genes:list, # Gene panel (the encoder's input order)
                  info:dict|None=None, # Data description (source, tile µm, size, target_sum, ...), recorded
                 ):
-        kind = {'TileDiffusionModel': 'diffusion', 'GANModel': 'gan'}.get(type(generator).__name__)
-        if kind is None: raise GenomorphError(f"generator is a {type(generator).__name__}", fix="pass a trained TileDiffusionModel or GANModel")
+        kind = {'TileDiffusionModel': 'diffusion', 'GANModel': 'gan', 'SDTileModel': 'sd'}.get(type(generator).__name__)
+        if kind is None: raise GenomorphError(f"generator is a {type(generator).__name__}", fix="pass a trained TileDiffusionModel, SDTileModel or GANModel")
         cfg = lambda m: {**m.config, 'class': type(m).__name__}
         self.config = {'generator': kind, 'genes': list(map(str, genes)), 'encoder_config': cfg(encoder), 'generator_config': cfg(generator), 'info': dict(info or {})}
         self.net = nn.ModuleDict({'encoder': encoder.net, 'generator': generator.net}); self._restore()
@@ -752,7 +755,7 @@ class TileGenerator(GenomorphModel):
     def encode(self, expr)->np.ndarray:
         "Conditions of the generator for log1p expression (n, genes) in the model's gene order."
         enc, _ = self._parts()
-        clip = self.config['encoder_config'].get('class', 'CLIPModel' if self.kind == 'diffusion' else 'VAEModel') == 'CLIPModel'
+        clip = self.config['encoder_config'].get('class', 'CLIPModel' if self.kind != 'gan' else 'VAEModel') == 'CLIPModel'
         return np.asarray(enc.encode(expr=expr)[1] if clip else enc.encode(expr), np.float32)
     def generate(self, expr=None, # log1p expression (n, genes), model gene order
                  *,
@@ -770,21 +773,22 @@ class TileGenerator(GenomorphModel):
         d = self.config['generator_config']['net'].get('cond_dim')
         if d is not None and c.shape[1] != d: raise GenomorphError(f"conditions have {c.shape[1]} dimensions, the generator expects {d}", fix="pass embeddings of this model's encoder (--encoded), or expression without --encoded")
         if truncation != 1 and self.kind != 'gan': raise GenomorphError("--truncation applies to GAN models", fix="use --guidance for a diffusion model")
-        x = gen.generate(c, seed=seed, steps=steps, guidance=guidance) if self.kind == 'diffusion' else gen.generate(c, seed=seed, truncation=truncation)
+        x = gen.generate(c, seed=seed, steps=steps, guidance=guidance) if self.kind != 'gan' else gen.generate(c, seed=seed, truncation=truncation)
         return to_uint8(x)
 
 # %% ../../nbs/46_exp_apply.ipynb #f4690791
 def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by it)
                 patches, # uint8 tiles aligned with `adata`
                 *,
-                generator:str='diffusion', # 'diffusion' (CLIP-conditioned) or 'gan' (β-VAE-conditioned, RNA-GAN)
+                generator:str='diffusion', # 'diffusion' (CLIP-conditioned), 'sd' (a local Stable Diffusion checkpoint fine-tuned on the same condition; give `sd_checkpoint`) or 'gan' (β-VAE-conditioned, RNA-GAN)
                 diffusion_condition:str='clip', # 'diffusion': conditioned on the CLIP gene embedding ('clip') or on a β-VAE latent ('vae')
                 size:int=32, # Tile side (px) the networks work at (patches are resized; a power of two >= 16 for the GAN)
                 n_genes:int=64, # Highly variable genes of the panel (chosen on training spots)
                 n_clusters:int=4, # Expression clusters (KMeans on training spots; kept in `.state`)
                 epochs:dict|None=None, # {'clip', 'vae', 'gan', 'diffusion'}
                 clip_kw=None, # 'diffusion': `CLIPModel` settings and fit options (lr, wd)
-                diffusion_kw=None, # 'diffusion': `TileDiffusionModel` settings and fit option lr
+                diffusion_kw=None, # 'diffusion': `TileDiffusionModel` settings and fit option lr; 'sd': `SDTileModel` settings (n_tokens, train, ...) and lr
+                sd_checkpoint=None, # 'sd': local diffusers-format Stable Diffusion folder (unet/, vae/, scheduler/)
                 gan_kw=None, # 'gan': `GANModel` settings and fit options (lr, n_crit, lambda_gp)
                 bs:int=32, # Batch size of every network
                 device=None, # Where to train (`None`: the best available)
@@ -799,14 +803,19 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
     from genomorph.clip import CLIPModel
     from genomorph.gan import VAEModel, GANModel
     from genomorph.imagediffusion import TileDiffusionModel
-    if generator not in ('diffusion', 'gan'): raise GenomorphError(f"--generator {generator!r}", fix="use --generator diffusion or --generator gan")
+    from genomorph.imagediffusion import SDTileModel, sd_schedule
+    if generator not in TILE_GENERATORS: raise GenomorphError(f"--generator {generator!r}", fix=f"use --generator {', '.join(TILE_GENERATORS)}")
+    if (generator == 'sd') != (sd_checkpoint is not None):
+        raise GenomorphError("--generator sd needs --sd-checkpoint DIR" if generator == 'sd' else f"--sd-checkpoint is for --generator sd, not {generator}",
+                             fix="pass --generator sd --sd-checkpoint DIR (a local Stable Diffusion folder)" if generator == 'sd' else "drop --sd-checkpoint, or use --generator sd")
+    if generator == 'sd': sd_schedule(sd_checkpoint)   # checks the folder before the encoder trains
     if diffusion_condition not in DIFFUSION_CONDITIONS: raise GenomorphError(f"--diffusion-condition {diffusion_condition!r}", fix=f"use --diffusion-condition {' or '.join(DIFFUSION_CONDITIONS)}")
     ep = {**dict(clip=10, vae=30, gan=20, diffusion=20), **(epochs or {})}
     D = prepare_imagegen(adata, patches, size=size, n_genes=n_genes, n_clusters=n_clusters, seed=seed)
     fit = D.split != 'test'; va = D.split[fit] == 'valid'   # the 'test' patients are left unused here: tiles-train trains, imagegen-eval evaluates
     X, E = D.images, D.expr
     run = dict(bs=bs, seed=seed, device=resolve_device(device), progress=progress)
-    if generator == 'diffusion':
+    if generator in ('diffusion', 'sd'):
         if diffusion_condition == 'clip':
             m_kw, f_kw = _split_kw(clip_kw)
             enc = CLIPModel(D.genes, size=size, **m_kw).fit((X[fit], E[fit]), va, epochs=ep['clip'], **run, **f_kw)
@@ -814,7 +823,9 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
         else:
             enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run); c = enc.encode(E)
         m_kw, f_kw = _split_kw(diffusion_kw)
-        gen = TileDiffusionModel(size, condition=DIFFUSION_CONDITIONS[diffusion_condition], **m_kw).fit((X[fit], c[fit]), va, epochs=ep['diffusion'], **run, **f_kw)
+        G = TileDiffusionModel(size, condition=DIFFUSION_CONDITIONS[diffusion_condition], **m_kw) if generator == 'diffusion' else \
+            SDTileModel(sd_checkpoint, size, condition=DIFFUSION_CONDITIONS[diffusion_condition], **m_kw)
+        gen = G.fit((X[fit], c[fit]), va, epochs=ep['diffusion'], **run, **f_kw)
     else:
         enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run)
         z = enc.encode(E)
@@ -1219,10 +1230,11 @@ def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     src.add_argument('--cohort', metavar='DIR', help="synthetic cohort folder (`genomorph synth`)")
     src.add_argument('--synthetic', type=int, metavar='N', help="simulate a cohort of N patients")
     p.add_argument('--sections', nargs='+', default=None, help="her2st sections with images, comma- or space-separated")
-    p.add_argument('--generator', choices=['diffusion', 'gan'], default='diffusion', help="generator (default: %(default)s)")
+    p.add_argument('--generator', choices=list(TILE_GENERATORS), default='diffusion', help="generator: a pixel-space diffusion model, a local Stable Diffusion checkpoint fine-tuned on expression prompts (sd; needs --sd-checkpoint), or a beta-VAE + GAN (default: %(default)s)")
+    p.add_argument('--sd-checkpoint', metavar='DIR', default=None, help="--generator sd: local diffusers-format Stable Diffusion folder (unet/, vae/, scheduler/); nothing is downloaded")
     p.add_argument('--diffusion-condition', choices=list(DIFFUSION_CONDITIONS), default=None, help="diffusion: condition on the CLIP gene embedding or on a beta-VAE latent (default: the preset's)")
     p.add_argument('--preset', choices=list(PRESETS), default='default', help="model sizes and epochs (default: %(default)s)")
-    p.add_argument('--size', type=int, default=None, help="tile size in pixels (power of two >= 16; default: the preset's)")
+    p.add_argument('--size', type=int, default=None, help="tile size in pixels (power of two >= 16; default: the preset's, 128 for --generator sd)")
     p.add_argument('--patch-um', type=float, default=None, help="tile side in µm cut around each spot (default: 100 for her2st, 110 for Visium, the cohort's)")
     p.add_argument('--n-genes', type=int, default=None, help="highly variable genes of the panel (default: the preset's)")
     p.add_argument('--epochs', type=int, default=None, help="epochs of every network (default: the preset's)")
@@ -1231,7 +1243,8 @@ def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     check_writable(a.out, overwrite=a.overwrite, flag='--out'); resolve_device(a.device)
     if a.her2st and not a.sections: raise GenomorphError("--her2st needs --sections", fix="e.g. --sections C1,C2,C3,C4")
     kw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESETS[a.preset].items()}
-    size = a.size or kw.pop('size'); kw.pop('size', None)
+    size = a.size or (128 if a.generator == 'sd' else kw['size']); kw.pop('size', None)   # Stable Diffusion: 128 px unless --size (genes2morphology's size)
+    if a.generator == 'sd': kw.pop('diffusion_kw', None)   # the preset's pixel-UNet settings and learning rate do not apply to a pretrained UNet
     if a.n_genes: kw['n_genes'] = a.n_genes
     if a.epochs: kw['epochs'] = {k: a.epochs for k in ('clip', 'vae', 'gan', 'diffusion')}
     kw.pop('ddim_steps', None); guidance = kw.pop('guidance', 1.5)
@@ -1246,7 +1259,7 @@ def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
         adata, patches, info = spot_data(her2st=a.her2st, sections=_list(a.sections), visium=a.visium, cohort=a.cohort, synthetic=a.synthetic, patch_um=a.patch_um,
                                          patch_px=max(size, 32), seed=a.seed)
     if Key.obs.patient_id not in adata.obs or adata.obs[Key.obs.patient_id].nunique() < 4: adata.obs[Key.obs.patient_id] = adata.obs[Key.obs.library_id].astype(str)
-    tg = train_tiles(adata, patches, generator=a.generator, size=size, device=a.device, seed=a.seed, progress=True, info={**info, 'guidance': guidance}, **kw)
+    tg = train_tiles(adata, patches, generator=a.generator, size=size, device=a.device, seed=a.seed, progress=True, info={**info, 'guidance': guidance}, sd_checkpoint=a.sd_checkpoint, **kw)
     tg.save(a.out, overwrite=a.overwrite)
     _say(f"wrote {a.out}: {a.generator} generator of {size} px tiles from {len(tg.genes)} genes")
     return 0
@@ -1267,12 +1280,14 @@ def cli_tiles_generate(argv=None, # Command-line arguments (default: sys.argv[1:
     p.add_argument('--guidance', type=float, default=None, help="diffusion: classifier-free guidance (default: the model's)")
     p.add_argument('--truncation', type=float, default=1., help="GAN (style generator): truncation psi in [0, 1], pulls each tile towards its profile's mean style; 1 = none (default: %(default)s)")
     p.add_argument('--min-genes', type=float, default=0.5, help="refuse profiles with fewer than this share of the panel (default: %(default)s)")
+    p.add_argument('--sd-checkpoint', metavar='DIR', default=None, help="a model fine-tuned from Stable Diffusion (tiles-train --generator sd): the checkpoint folder, if it moved since training (its contents are verified)")
     _common(p, "output folder for PNG tiles and the contact sheet", out_default='tiles_generate')
     a = p.parse_args(argv)
     out = Path(a.out); check_writable(out, kind='dir', flag='--out'); resolve_device(a.device)
     if out.exists() and any(out.iterdir()) and not a.overwrite: raise GenomorphError(f"--out {out} is not empty", fix="pass --overwrite, or choose a new folder")
     if a.n_samples < 1: raise GenomorphError(f"--n-samples {a.n_samples}", fix="pass --n-samples 1 or more")
-    tg = _load(a.model, TileGenerator, 'tiles-train').to(a.device)
+    from genomorph.imagediffusion import use_sd_checkpoint
+    with use_sd_checkpoint(a.sd_checkpoint): tg = _load(a.model, TileGenerator, 'tiles-train').to(a.device)
     _say(f"tiles-generate: {tg.kind} generator, {a.n_samples} tiles per profile -> {out}/")
     table, _ = read_expression(a.expression, genes=None if a.encoded else tg.genes)
     groups = None
