@@ -252,8 +252,12 @@ def sd_checkpoint_hash(checkpoint, # Checkpoint folder (`sd_folder`)
     from genomorph.core import sha256
     p, h = sd_folder(checkpoint), hashlib.sha256()
     for f in sorted(q for s in ('unet', 'vae', 'scheduler') for q in (p/s).rglob('*') if q.is_file()):
-        h.update(f.relative_to(p).as_posix().encode()); h.update(sha256(f).encode())
+        st = f.stat(); key = (str(f.resolve()), st.st_size, st.st_mtime_ns)   # a multi-GB checkpoint is read once per process, not at every fit/load
+        if key not in _FILE_HASHES: _FILE_HASHES[key] = sha256(f)
+        h.update(f.relative_to(p).as_posix().encode()); h.update(_FILE_HASHES[key].encode())
     return h.hexdigest()
+
+_FILE_HASHES = {}   # (path, size, mtime) -> sha256, for `sd_checkpoint_hash`
 
 # %% ../nbs/19_imagediffusion.ipynb #1d4f277a
 class ExpressionSD(nn.Module):
@@ -309,14 +313,20 @@ class ExpressionSD(nn.Module):
     def train(self, mode:bool=True):
         super().train(mode); self.vae.eval(); return self
 
-    def tokens(self, c): return self.tok(c).view(len(c), self.n_tokens, -1)
+    def tokens(self, c):
+        "Prompt tokens (n, n_tokens, cross-attention size) for conditions `c`."
+        return self.tok(c).view(len(c), self.n_tokens, -1)
     def v(self, z, t, c):
         "The UNet's output (noise or velocity, as the checkpoint was trained) for latents `z` at steps `t` under conditions `c`."
         return self.unet(z, t, encoder_hidden_states=self.tokens(c).to(z.dtype)).sample
     @torch.no_grad()
-    def encode(self, x): return self.vae.encode(x).latent_dist.sample() * self.scaling
+    def encode(self, x):
+        "Scaled VAE latents of tiles `x` in [-1, 1] (a sample of the posterior)."
+        return self.vae.encode(x).latent_dist.sample() * self.scaling
     @torch.no_grad()
-    def decode(self, z): return self.vae.decode(z / self.scaling).sample
+    def decode(self, z):
+        "Tiles from scaled latents `z`."
+        return self.vae.decode(z / self.scaling).sample
     def forward(self, cond, x0):
         "Training step on tiles `x0` in [-1, 1]: noise their latents at random steps; returns (prediction, target) in the checkpoint's parametrisation."
         z0 = self.encode(x0); n = len(z0)

@@ -117,7 +117,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
     n_grades = len(labels) if len(labels) > 1 else 0
     ids = df.index.to_numpy(str)
     notes = set()
-    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_size', 'heads_bacc', 'gmix')}
+    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_size', 'heads_bacc', 'gmix', 'ncal')}
     for f in range(folds):
         sp = split_groups(ids, n_folds=folds, fold=f, valid_frac=0.2, seed=seed)
         te = sp == 'test'; rest = np.flatnonzero(sp != 'test')
@@ -150,7 +150,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             preds.append((h.predict(mk(np.flatnonzero(te))), h.predict(mk(cal)), h.edges, p_va))
         avg = lambda key, j: np.mean([p[j][key] for p in preds], 0)
         p_te = {k: avg(k, 0) for k in ('risk', 'surv')}; p_ca = {k: avg(k, 1) for k in ('risk', 'surv')}
-        per['cindex'].append(concordance_index(time[te], p_te['risk'], event[te]))
+        per['cindex'].append(concordance_index(time[te], p_te['risk'], event[te])); per['ncal'].append(len(cal))
         ti = np.flatnonzero(te); Cx = Cz if C.shape[1] else np.zeros((len(Xz), 0))
         b = _baseline(tr, va, np.r_[ti, cal], Xz, Cx, time, event, grade, n_grades, seed=seed)   # test and calibration cases (the baseline's sets are calibrated too)
         per['base_cindex'].append(concordance_index(time[te], b['risk'][:len(ti)], event[te]))
@@ -207,11 +207,13 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
                     f"(baseline {per['base_gcov'][-1]:.3f} / {per['base_gsize'][-1]:.2f}; PCA(50)+LR bacc {per['pca50_bacc'][-1]:.3f}, set size {per['pca50_gsize'][-1]:.2f}); class-conditional: " + ', '.join(f"{k} {v:.2f}" for k, v in per['gcls'][-1].items()))
         log(msg)
     mean = lambda k: float(np.mean(per[k])) if per[k] else None
+    se = lambda k: float(np.std(per[k], ddof=1)/np.sqrt(len(per[k]))) if len(per[k]) > 1 else None   # standard error over folds
     name = Path(table).name.replace('_all_clean.csv.zip', '').replace('.csv', '')
     return {'cohort': name, 'n_cases': int(len(df)), 'cindex_mean': mean('cindex'), 'cindex_sd': float(np.std(per['cindex'], ddof=1)) if folds > 1 else 0.0,
             'baseline_cindex_mean': mean('base_cindex'), 'grade_balanced_accuracy': mean('bacc'), 'baseline_grade_balanced_accuracy': mean('base_bacc'),
-            'alpha': float(alpha), 'grade_coverage': mean('gcov'), 'grade_set_size': mean('gsize'), 'survival_coverage': mean('scov'), 'covariates': list(cov_cols),
-            'censoring_model': ('cox on covariates' + (f' ({"; ".join(sorted(notes))} in some folds)' if notes else '')) if C.shape[1] else 'kaplan-meier', 'survival_coverage_marginal': mean('scov_km'),
+            'alpha': float(alpha), 'grade_coverage': mean('gcov'), 'grade_set_size': mean('gsize'), 'survival_coverage': mean('scov'), 'survival_coverage_se': se('scov'), 'covariates': list(cov_cols),
+            'censoring_model': ('cox on covariates' + (f' ({"; ".join(sorted(notes))} in some folds)' if notes else '')) if C.shape[1] else 'kaplan-meier', 'survival_coverage_marginal': mean('scov_km'), 'survival_coverage_marginal_se': se('scov_km'), 'n_calibration': float(np.mean(per['ncal'])),
+            'survival_coverage_ceiling': float(np.mean([1 - alpha + 1/(n + 1) for n in per['ncal']])),   # split conformal covers at most 1 - alpha + 1/(n_cal + 1) on average (no ties, no censoring)
             'survival_median_bound': mean('smed'), 'survival_median_bound_marginal': mean('smed_km'),
             'baseline_grade_coverage': mean('base_gcov'), 'baseline_grade_set_size': mean('base_gsize'),
             'pca50_lr_grade_balanced_accuracy': mean('pca50_bacc'), 'pca50_lr_grade_coverage': mean('pca50_gcov'), 'pca50_lr_grade_set_size': mean('pca50_gsize'),
