@@ -197,6 +197,7 @@ def cmd_docs():
 
 # ---------------------------------------------------------------- execute notebooks in place (`make execute`)
 MODEL_PAGES = ('10_spot', '11_diffusion', '12_heads', '13_conformal', '17_clip', '18_gan', '19_imagediffusion')   # each must show a figure
+FIGURE_PAGES = MODEL_PAGES + ('01_synth', '02_datasets', '03_wsi', '04_pp', '04a_tiling', '06_metrics', '08_layers', '15_imagemetrics', '41_exp_spot', '45_exp_slides', '46_exp_apply')   # module pages whose figures must not silently disappear
 EXEC_BUDGET_S = {'tutorials/decisions': 2400, '43_exp_heads': 1500, 'tutorials/spot_regression': 1500, 'tutorials/real_data': 900, 'tutorials/image_generation': 2400}   # the rest: EXEC_DEFAULT_S
 EXEC_DEFAULT_S = 600
 
@@ -305,7 +306,7 @@ def cmd_docs_assert():
     figs = figure_counts()
     for p in _nbs():
         rel = p.relative_to(NBS); page = _page_name(rel)
-        if (rel.parts[0] == 'tutorials' or rel.stem in MODEL_PAGES) and figs.get(page, 0) == 0: problems.append(f'{page}: no figure')
+        if (rel.parts[0] == 'tutorials' or rel.stem in FIGURE_PAGES) and figs.get(page, 0) == 0: problems.append(f'{page}: no figure')
         if _stored_errors(p): problems.append(f'{rel}: stored error output in cells {_stored_errors(p)[:5]}')
     q = _quarto_renders_stored()
     if q: problems.append(q)

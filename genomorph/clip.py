@@ -36,7 +36,9 @@ class SmallCNN(nn.Module):
         for i in range(n_down): layers += [_block(c, ch*2**(i+1) if i < 2 else c, 2)]; c = ch*2**(i+1) if i < 2 else c
         self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_out))
         self.n_out = n_out
-    def forward(self, x): return self.body(x)
+    def forward(self,
+                x, # Tiles (n, 3, S, S) in [-1, 1]
+               ): return self.body(x)
 
 class TimmEncoder(nn.Module):
     "A backbone built by `genomorph.encoders.build_encoder` (a preset or timm name; weights from a local file, strict keys), fed tiles resized and normalised as its preset says."
@@ -59,7 +61,9 @@ class TimmEncoder(nn.Module):
         self.register_buffer('m', torch.tensor(inp['mean'], dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer('s', torch.tensor(inp['std'], dtype=torch.float32).view(1, 3, 1, 1))
         self.input_size, self.n_out = int(inp['input_size']), self.body.num_features
-    def forward(self, x):
+    def forward(self,
+                x, # Tiles (n, 3, S, S) in [-1, 1] (resized to the backbone's input size and normalised as its preset says)
+               ):
         if x.shape[-1] != self.input_size: x = F.interpolate(x, size=(self.input_size, self.input_size), mode='bilinear', align_corners=False)
         return self.body(((x + 1) / 2 - self.m) / self.s)
 
@@ -96,9 +100,16 @@ class GeneImageCLIP(nn.Module):
         self.config = dict(n_genes=n_genes, emb_dim=emb_dim, image_arch=image_arch, freeze_image=freeze_image, hidden=hidden, dropout=dropout,
                            augment=augment, genes=self.genes, size=size)
 
-    def encode_image(self, x): return F.normalize(self.image_proj(self.image_encoder(x)), dim=-1)
-    def encode_expression(self, e): return F.normalize(self.expr_encoder(self.scaler(e)), dim=-1)
-    def forward(self, x, e):
+    def encode_image(self,
+                     x, # Tiles (n, 3, S, S) in [-1, 1]
+                    ): return F.normalize(self.image_proj(self.image_encoder(x)), dim=-1)
+    def encode_expression(self,
+                          e, # Log-normalised expression (n, n_genes) (standardised by the model's scaler)
+                         ): return F.normalize(self.expr_encoder(self.scaler(e)), dim=-1)
+    def forward(self,
+                x, # Tiles (n, 3, S, S) in [-1, 1] (augmented in training when `augment`)
+                e, # Log-normalised expression (n, n_genes) of the same spots
+               ):
         if self.training and self.augment: x = augment_tiles(x)
         return self.encode_image(x), self.encode_expression(e), self.logit_scale.clamp(max=math.log(100)).exp()
 
@@ -121,7 +132,7 @@ def clip_learner(images, # Tiles, uint8 (n, P, P, 3) or float (n, 3, S, S)
                  wd:float=0.05, # Weight decay (decoupled)
                  device=None, # Device of the batches (`None`: `core.default_device()`)
                  **kwargs, # Passed to `GeneImageCLIP`
-                )->Learner:
+                )->Learner: # Learner of a new `GeneImageCLIP`
     "A fastai Learner training a `GeneImageCLIP` on tiles and expression (expression scaler fitted on training rows)."
     x = as_image_tensor(images, size)
     e = check_array(expr.toarray() if hasattr(expr, 'toarray') else expr, 'expr', ndim=2, min_len=4)
@@ -205,11 +216,20 @@ class CLIPModel(TileModel):
         self.config['input_contract'] = dict(kind='tiles+expression', tile_px=c['size'], image_arch=c['image_arch'], range='[-1, 1]',
                                              image_weights_sha256=None if self.image_weights is None else sha256(self.image_weights), n_genes=c['n_genes'])
         return learn
-    def encode(self, images=None, expr=None, *, bs:int=256)->tuple:
+    def encode(self,
+               images=None, # Tiles to embed, uint8 (n, P, P, 3) or float (n, 3, S, S); `None`: no image embeddings
+               expr=None, # Expression to embed (n, g) over the model's genes; `None`: no expression embeddings
+               *,
+               bs:int=256, # Batch size
+              )->tuple:
         "Unit-norm image and expression embeddings (`clip_encode`)."
         return clip_encode(self, images, expr, bs=bs)
     predict = encode
-    def retrieval(self, images, expr, ks:tuple=(1, 5))->dict:
+    def retrieval(self,
+                  images, # Tiles (n, ...)
+                  expr, # Their spots' expression (n, g)
+                  ks:tuple=(1, 5), # Top-k accuracies to report
+                 )->dict:
         "Retrieval accuracy both ways (`clip_retrieval`)."
         return clip_retrieval(self, images, expr, ks)
 

@@ -44,11 +44,16 @@ def _check_alpha(alpha, n=None):
 class ProbaClassifier(ClassifierMixin, BaseEstimator):
     "Prefit scikit-learn wrapper around precomputed class probabilities: `predict_proba(P)` returns `P`."
     def __init__(self, n_classes:int=3): self.n_classes = n_classes  # Number of classes (columns of the probabilities)
-    def fit(self, X=None, y=None):
+    def fit(self,
+            X=None, # Ignored (the probabilities are precomputed: scikit-learn's prefit protocol)
+            y=None, # Ignored
+           ):
         self.classes_ = np.arange(self.n_classes); self.n_features_in_ = self.n_classes; self.is_fitted_ = True
         return self
     def predict_proba(self, X): return np.asarray(X, float)   # validated by the callers (MAPIE probes it with zeros)
-    def predict(self, X): return self.predict_proba(X).argmax(1)
+    def predict(self,
+                X, # (n, n_classes) precomputed class probabilities
+               ): return self.predict_proba(X).argmax(1)
 
 # %% ../nbs/13_conformal.ipynb #cbc82690
 class GradeConformal:
@@ -308,7 +313,9 @@ class CoxCensoring:
         H = np.where(j >= 0, self.H_[np.maximum(j, 0)], 0.)
         ph = self.cph_.predict_partial_hazard(pd.DataFrame(X[:, self.keep_], columns=self.cols_)).to_numpy(float)
         return np.exp(-H * ph)
-    def for_rows(self, X)->callable:
+    def for_rows(self,
+                 X, # (n, d) covariates, one row per patient (`i` in `G(s, i)` indexes these rows)
+                )->callable:
         "`G(s, i)` for patients whose covariates are the rows of `X` (the form `survival_weights(G=...)` takes)."
         X = np.asarray(X, float)
         return lambda s, i: self.survival(s, X[np.asarray(i)])
@@ -458,7 +465,9 @@ class TimeBinConformal:
         if e.ndim != 1 or len(e) < 3 or np.any(np.diff(e) <= 0): raise GenomorphError("edges must be increasing with at least 2 bins", fix="use genomorph.heads.time_bins")
         self.edges, self.alpha = e, _check_alpha(alpha)
 
-    def to_bin(self, t): return np.clip(np.searchsorted(self.edges, np.asarray(t, float), side='right') - 1, 0, len(self.edges) - 2)
+    def to_bin(self,
+               t, # Times (any shape); mapped to 0-based bins, clipped to the first and last
+              ): return np.clip(np.searchsorted(self.edges, np.asarray(t, float), side='right') - 1, 0, len(self.edges) - 2)
 
     def fit(self, pmf, # (n, K) predicted probability of each time bin
             time, # (n,) observed times
@@ -474,13 +483,22 @@ class TimeBinConformal:
         self.q_ = weighted_quantile(1 - p[np.arange(len(y)), y], w, alpha=self.alpha)
         return self
 
-    def predict_sets(self, pmf)->np.ndarray:
+    def predict_sets(self,
+                     pmf, # (n, K) predicted probability of each time bin
+                    )->np.ndarray:
         "Boolean (n, K) sets of time bins."
         if not hasattr(self, 'q_'): raise GenomorphError("TimeBinConformal is not calibrated", fix="call .fit(...) first")
         p = _check_proba(pmf, 'pmf')
         return (1 - p) <= self.q_ + 1e-12
 
-    def coverage(self, sets, time, event, *, groups=None, G=None)->pd.DataFrame:
+    def coverage(self,
+                 sets, # (n, K) boolean sets of time bins (`predict_sets`)
+                 time, # (n,) observed times min(T, C)
+                 event, # (n,) 1 = event, 0 = censored
+                 *,
+                 groups=None, # (n,) subgroup of each patient (e.g. cohort, sex); adds one row per group
+                 G=None, # Censoring survival `G(t)` (or `G(t, i)`, e.g. `CoxCensoring.for_rows`); default Kaplan-Meier on these data
+                )->pd.DataFrame:
         "IPCW-weighted coverage and set size (exact when nothing is censored)."
         target, w = survival_weights(time, event, c0=self.edges[-2], G=G)
         return set_coverage(sets, self.to_bin(target), groups=groups, weights=w)

@@ -331,7 +331,7 @@ def save_figure(fig, # matplotlib Figure
                 *,
                 overwrite:bool=False, # Replace an existing file
                 **kwargs, # Passed to `Figure.savefig` (dpi, bbox_inches, ...)
-               )->Path:
+               )->Path: # The written file
     "Save a figure atomically (a killed run never leaves half a PNG)."
     path = Path(path); fmt = path.suffix.lstrip('.').lower() or 'png'
     with atomic_write(path, overwrite=overwrite) as f: fig.savefig(f, format=fmt, **kwargs)
@@ -348,7 +348,7 @@ def save_csv(df, # pandas DataFrame
              *,
              overwrite:bool=False, # Replace an existing file
              **kwargs, # Passed to `DataFrame.to_csv` (e.g. index=False)
-            )->Path:
+            )->Path: # The written file
     "Write a table as CSV atomically."
     with atomic_write(path, overwrite=overwrite, mode='w') as f: df.to_csv(f, **kwargs)
     return Path(path)

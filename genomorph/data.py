@@ -245,7 +245,9 @@ class ResumableCheckpoint(Callback):
     def after_fit(self):
         if self.restore_best and self.best_state is not None: self.net.load_state_dict(self.best_state)
 
-    def save(self, path):
+    def save(self,
+             path, # Checkpoint file to write (replaced if it exists)
+            ):
         "Write the resumable state of the running Learner to `path` (atomically)."
         from genomorph.core import plain_state, atomic_write
         ck = {'format': 'genomorph-resumable-1', 'model': {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
@@ -253,7 +255,10 @@ class ResumableCheckpoint(Callback):
               'best': self.best, 'best_epoch': self.best_epoch, 'wait': self.wait, 'best_model': self.best_state or {}, 'rng': rng_state(self.learn)}
         with atomic_write(path, overwrite=True) as f: torch.save(ck, f)
 
-    def load(self, learn, path)->int:
+    def load(self,
+             learn, # fastai Learner to restore (same model and optimizer settings as the checkpoint's)
+             path, # Checkpoint file written by `save`
+            )->int:
         "Restore `learn` (weights, optimizer, random states) and this tracker from `path`; returns the epoch to start from."
         from genomorph.core import torch_load
         from fastcore.foundation import L
@@ -425,7 +430,9 @@ class PatchStoreWriter:
         self.n = b
         return self
 
-    def close(self, ok:bool=True):
+    def close(self,
+              ok:bool=True, # `True`: move the file into place; `False`: discard it
+             ):
         "Close the file and move it into place (`ok=False`: discard)."
         if self.f is None: return self.path
         self.f.attrs['n'] = self.n
@@ -466,7 +473,9 @@ class PatchStore:
             out[o] = d[np.sort(i)] if len(np.unique(i)) == len(i) else np.stack([d[j] for j in i[o]])
             return out
         return d[i]
-    def indices_for(self, names)->np.ndarray:
+    def indices_for(self,
+                    names, # Spot/tile names to look up (e.g. `adata.obs_names`)
+                   )->np.ndarray:
         "Row of every name in `names` (e.g. `adata.obs_names`), raising on names the store lacks."
         pos = {n: i for i, n in enumerate(self.names)}
         miss = [n for n in names if n not in pos]

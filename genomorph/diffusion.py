@@ -37,9 +37,15 @@ class CrossAttention(nn.Module):
         self.q, self.kv, self.o = nn.Linear(d, d), nn.Linear(d, 2*d), nn.Linear(d, d)
 
     def _heads(self, x): return x.view(x.shape[0], x.shape[1], self.h, -1).transpose(1, 2)
-    def keys_values(self, ctx): return tuple(self._heads(o) for o in self.kv(ctx).chunk(2, -1))
+    def keys_values(self,
+                    ctx, # (B, N, d) context tokens
+                   ): return tuple(self._heads(o) for o in self.kv(ctx).chunk(2, -1))
 
-    def forward(self, x, kv, mask):
+    def forward(self,
+                x, # (B*S, G, d) queries: S draws per bag, bag-major
+                kv, # `(keys, values)` of the B bags from `keys_values`
+                mask, # (B, N) True = attend
+               ):
         "`x` (B*S, G, d) queries (S draws per bag, bag-major); `kv` from `keys_values` of B bags; `mask` (B, N) True = attend."
         k, v = kv
         B, S = k.shape[0], x.shape[0] // k.shape[0]
@@ -61,8 +67,14 @@ class CrossBlock(nn.Module):
         self.n1, self.nc, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.attn = CrossAttention(d, n_heads)
         self.mlp = nn.Sequential(nn.Linear(d, d*mlp_ratio), nn.GELU(), nn.Dropout(dropout), nn.Linear(d*mlp_ratio, d))
-    def keys_values(self, ctx): return self.attn.keys_values(self.nc(ctx))
-    def forward(self, x, kv, mask):
+    def keys_values(self,
+                    ctx, # (B, N, d) context tokens (layer-normalised, then `CrossAttention.keys_values`)
+                   ): return self.attn.keys_values(self.nc(ctx))
+    def forward(self,
+                x, # (B*S, G, d) tokens: S draws per bag, bag-major
+                kv, # `(keys, values)` of the B bags from `keys_values`
+                mask, # (B, N) True = attend
+               ):
         x = x + self.attn(self.n1(x), kv, mask)
         return x + self.mlp(self.n2(x))
 
@@ -77,8 +89,12 @@ class GroupTokens(nn.Module):
         self.sizes = [int(n) for n in group_sizes]
         self.enc = nn.ModuleList([nn.Sequential(nn.Linear(n, d), nn.SiLU(), nn.Linear(d, d)) for n in self.sizes])
         self.dec = nn.ModuleList([nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, n)) for n in self.sizes])
-    def encode(self, x): return torch.stack([f(p) for f, p in zip(self.enc, x.split(self.sizes, -1))], 1)
-    def decode(self, h): return torch.cat([f(h[:, i]) for i, f in enumerate(self.dec)], -1)
+    def encode(self,
+               x, # (B, n_genes) expression, genes ordered group by group
+              ): return torch.stack([f(p) for f, p in zip(self.enc, x.split(self.sizes, -1))], 1)
+    def decode(self,
+               h, # (B, G, d) group tokens
+              ): return torch.cat([f(h[:, i]) for i, f in enumerate(self.dec)], -1)
 
 # %% ../nbs/11_diffusion.ipynb #dcc8d937
 def _check_sizes(group_sizes):
@@ -134,7 +150,11 @@ class GroupDiffusion(nn.Module):
         m = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=m.device), m], 1)
         return [blk.keys_values(ctx) for blk in self.cross], m, self.pool(pooled)
 
-    def denoise(self, xt, t, cache):
+    def denoise(self,
+                xt, # (B, n_genes) noisy expression (model units, genes ordered by group)
+                t, # (B,) diffusion steps
+                cache, # What `context` returned for the bags: keys/values of every cross block, context mask, pooled condition
+               ):
         "Network output for noisy expression `xt` (B, genes) at steps `t` (B,), given a `context` cache."
         if xt.shape[-1] != self.n_genes: raise GenomorphError(f"expression has {xt.shape[-1]} genes, the model has {self.n_genes}", fix="pass the genes the model was built for")
         kvs, m, g = cache
@@ -142,7 +162,13 @@ class GroupDiffusion(nn.Module):
         for blk, kv in zip(self.cross, kvs): h = blk(h, kv, m)
         return self.tokens.decode(self.norm(self.layers(h)))
 
-    def forward(self, xt, t, bag, mask, drop=None): return self.denoise(xt, t, self.context(bag, mask, drop))
+    def forward(self,
+                xt, # (B, n_genes) noisy expression (model units, genes ordered by group)
+                t, # (B,) diffusion steps
+                bag, # (B, N, d_feat) padded patch features
+                mask, # (B, N) True = real patch
+                drop=None, # (B,) True = drop the condition (classifier-free guidance); `None`: keep every condition
+               ): return self.denoise(xt, t, self.context(bag, mask, drop))
 
 # %% ../nbs/11_diffusion.ipynb #9dd3fc9b
 def _autocast(device):
@@ -360,10 +386,14 @@ class ExpressionDiffusion(GenomorphModel):
 
     # -- units -------------------------------------------------------------------------------------------------------
     def _feats(self, bags): return [(b - self.feat_mean)/self.feat_std for b in bags]
-    def scale(self, Y):
+    def scale(self,
+              Y, # (n, n_genes) expression in original units, columns in `genes` order
+             ):
         "Original units → model units: per-group scaler, then per-gene standardisation (training rows), genes reordered by group."
         return ((self.scaler.transform(np.asarray(Y, dtype=np.float32)) - self.gene_mean)/self.gene_std)[:, self.order]
-    def unscale(self, Z):
+    def unscale(self,
+                Z, # (..., n_genes) values in model units, columns ordered by group (e.g. draws (n, S, n_genes))
+               ):
         "Model units → original units and gene order."
         out = np.empty_like(Z); out[..., self.order] = Z
         return self.scaler.inverse_transform(out*self.gene_std + self.gene_mean)
@@ -474,7 +504,12 @@ class ExpressionDiffusion(GenomorphModel):
             out[idx] = self.unscale(z.cpu().numpy())
         return out
 
-    def generate(self, bags:list, *, obs=None, **kwargs):
+    def generate(self,
+                 bags:list, # One (n_i, d_feat) patch-feature array per slide (or spot)
+                 *,
+                 obs=None, # Rows of the result: a DataFrame with one row per bag, or one name per bag; `None`: 'bag0', 'bag1', ...
+                 **kwargs, # Passed to `sample` (n_samples, method, steps, eta, guidance, seed, bs, ...)
+                ):
         "Generate expression for `bags` as AnnData: `X` = mean of the draws, `layers['gen_std']` = their per-gene SD (kwargs: see `sample`)."
         import anndata as ad
         draws = self.sample(bags, **kwargs)
@@ -499,7 +534,10 @@ class AttnMIL(nn.Module):
         self.enc = nn.Sequential(nn.Linear(d_feat, d), nn.GELU(), nn.Linear(d, d))
         self.pool = GatedAttentionPool(d)
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, n_out))
-    def forward(self, bag, mask): return self.head(self.pool(self.enc(bag), mask)[0])
+    def forward(self,
+                bag, # (B, N, d_feat) padded patch features
+                mask, # (B, N) True = real patch
+               ): return self.head(self.pool(self.enc(bag), mask)[0])
 
 class DirectRegressor(ExpressionDiffusion):
     "Control: attention-MIL regression of the scaled expression from the same bags (no diffusion)."
@@ -508,7 +546,12 @@ class DirectRegressor(ExpressionDiffusion):
     def _learner(self, dls, net, lr, seed):
         return Learner(dls, net, loss_func=lambda out, y: F.mse_loss(out.float(), y.float()), opt_func=Adam, lr=lr, wd=1e-4)
     @torch.no_grad()
-    def sample(self, bags, *, bs:int=32, **kwargs)->np.ndarray:
+    def sample(self,
+               bags, # One (n_i, d_feat) patch-feature array per slide (or spot)
+               *,
+               bs:int=32, # Bags per batch
+               **kwargs, # Ignored: the sampling options of `ExpressionDiffusion.sample` (n_samples, steps, ...) do not apply to a deterministic regressor
+              )->np.ndarray: # Predictions (n_bags, 1, n_genes), original units
         "Deterministic predictions in original units: (n_bags, 1, n_genes)."
         self._require_trained('predict')
         bags = self._feats(_check_bags(bags, self.hp['d_feat'])); self.net.eval()

@@ -211,7 +211,9 @@ class FeatureEncoder(nn.Module):
     def num_features(self)->int: return self.preset.dim
     @property
     def gm_input(self)->dict: return dict(input_size=self.preset.input_px, mean=self.preset.mean, std=self.preset.std)
-    def preprocess(self, x:torch.Tensor)->torch.Tensor:
+    def preprocess(self,
+                   x:torch.Tensor, # uint8 tiles (n, P, P, 3) on the encoder's device
+                  )->torch.Tensor:
         "uint8 tiles (n, P, P, 3) (on the encoder's device) -> float (n, 3, S, S), resized/cropped and normalised as the preset says."
         p = self.preset
         x = x.permute(0, 3, 1, 2).float().div_(255.)
@@ -220,7 +222,9 @@ class FeatureEncoder(nn.Module):
         if p.resize_px and p.resize_px != p.input_px:
             o = (p.resize_px - p.input_px) // 2; x = x[..., o:o + p.input_px, o:o + p.input_px]
         return (x - self.mean) / self.std
-    def forward(self, x:torch.Tensor)->torch.Tensor:
+    def forward(self,
+                x:torch.Tensor, # Network input (n, 3, S, S), as `preprocess` returns it
+               )->torch.Tensor:
         if self.preset.pool == 'cls+mean':
             t = self.net.forward_features(x); n = self.net.num_prefix_tokens
             return torch.cat([t[:, 0], t[:, n:].mean(1)], 1)
@@ -245,7 +249,7 @@ def build_encoder(model:str|EncoderPreset='uni', # Preset name (`ENCODERS`), tim
                   weights=None, # Local weights (file or folder, see `resolve_weights`)
                   allow_random_weights:bool=False, # Build without weights (tests, plumbing), with a loud warning
                   **kwargs, # Overrides of the preset's timm kwargs (e.g. `depth=2` for a tiny stand-in)
-                 )->FeatureEncoder:
+                 )->FeatureEncoder: # The encoder, in eval mode
     "A `FeatureEncoder` in eval mode with weights from a local file."
     import timm
     p = model if isinstance(model, EncoderPreset) else get_preset(model)

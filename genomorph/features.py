@@ -310,7 +310,7 @@ def cohort_bags(cohort, # `genomorph.synth.SynthCohort` (or one read with `genom
                 seed:int=0, # Seed of the tile subsampling
                 by:str='slide', # 'slide': one bag per slide; 'patient': a patient's slides concatenated
                 **kwargs, # Passed to `extract_features` (weights, batch_size, device)
-               )->dict:
+               )->dict: # One bag per slide or patient (feats, xy, lib, patient)
     "`{slide or patient id: {'feats' (n, d) float32, 'xy' (n, 2) tile corners, 'lib' (n,) slide of each tile, 'patient'}}`, in the cohort's order."
     from genomorph.core import Key
     from genomorph.data import subsample_bag

@@ -38,16 +38,25 @@ class ExprVAE(nn.Module):
         self.n_genes, self.n_latent, self.beta, self.genes = n_genes, n_latent, beta, list(genes) if genes is not None else None
         self.config = dict(n_genes=n_genes, n_latent=n_latent, hidden=hidden, beta=beta, genes=self.genes)
 
-    def encode(self, e):
+    def encode(self,
+               e, # Log-normalised expression (n, n_genes) (standardised by the model's scaler)
+              ):
         mu, logvar = self.encoder(self.scaler(e)).chunk(2, dim=-1)
         return mu, logvar.clamp(-10, 10)
-    def decode(self, z): return self.scaler.inverse(self.decoder(z))
-    def forward(self, e):
+    def decode(self,
+               z, # Latents (n, n_latent)
+              ): return self.scaler.inverse(self.decoder(z))
+    def forward(self,
+                e, # Log-normalised expression (n, n_genes)
+               ):
         mu, logvar = self.encode(e)
         z = mu + torch.randn_like(mu) * (0.5*logvar).exp() if self.training else mu
         return self.decoder(z), mu, logvar, self.scaler(e)
 
-    def loss(self, pred, *_):
+    def loss(self,
+             pred, # `forward`'s output: (reconstruction, mu, logvar, standardised input)
+             *_, # Batch targets passed by fastai (ignored)
+            ):
         "Reconstruction (summed over genes) + β·KL, averaged over the batch."
         rec, mu, logvar, target = pred
         kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(-1)
@@ -61,7 +70,7 @@ def vae_learner(expr, # Log-normalised expression (n, g)
                 lr:float=2e-3, # Learning rate (Adam, no weight decay)
                 device=None, # Device of the batches (`None`: `core.default_device()`)
                 **kwargs, # Passed to `ExprVAE` (n_latent, hidden, beta)
-               )->Learner:
+               )->Learner: # Learner of a new `ExprVAE`
     "A fastai Learner training an `ExprVAE` (scaler fitted on training rows)."
     e = torch.as_tensor(np.asarray(check_array(expr.toarray() if hasattr(expr, 'toarray') else expr, 'expr', ndim=2, min_len=4)), dtype=torch.float32)
     dls = make_dls(e, valid=valid, bs=bs, device=device)
@@ -125,10 +134,19 @@ class VAEModel(TileModel):
         self.config['net']['n_genes'] = learn.model.n_genes
         self.config['input_contract'] = dict(kind='expression', n_genes=learn.model.n_genes, genes=self.config['net']['genes'])
         return learn
-    def encode(self, expr)->np.ndarray: "Posterior means (`vae_encode`)."; return vae_encode(self, expr)
+    def encode(self,
+               expr, # Expression (n, g) over the model's genes
+              )->np.ndarray: "Posterior means (`vae_encode`)."; return vae_encode(self, expr)
     predict = encode
-    def sample(self, n:int, seed:int=0)->np.ndarray: "Profiles from the prior (`vae_sample`)."; return vae_sample(self, n, seed)
-    def interpolate(self, expr_a, expr_b, steps:int=8)->tuple: "`vae_interpolate`."; return vae_interpolate(self, expr_a, expr_b, steps)
+    def sample(self,
+               n:int, # Profiles to draw
+               seed:int=0, # Seed of the prior draws
+              )->np.ndarray: "Profiles from the prior (`vae_sample`)."; return vae_sample(self, n, seed)
+    def interpolate(self,
+                    expr_a, # Start expression profile (g,) or (1, g), over the model's genes
+                    expr_b, # End expression profile (g,) or (1, g)
+                    steps:int=8, # Number of points including both ends
+                   )->tuple: "`vae_interpolate`."; return vae_interpolate(self, expr_a, expr_b, steps)
 
 # %% ../nbs/18_gan.ipynb #ad4c5598
 def _n_up(size):
@@ -151,7 +169,10 @@ class DCGenerator(nn.Module):
         for i in range(n-1): ups += [nn.ConvTranspose2d(c, c//2, 4, 2, 1, bias=False), nn.BatchNorm2d(c//2), nn.ReLU(True)]; c //= 2
         self.up = nn.Sequential(*ups, nn.ConvTranspose2d(c, 3, 4, 2, 1), nn.Tanh())
         self.cond_dim, self.z_dim = cond_dim, z_dim
-    def forward(self, z, c=None): return self.up(self.fc(z if self.cond_dim == 0 else torch.cat([z, c], 1)))
+    def forward(self,
+                z, # Noise (n, z_dim)
+                c=None, # Conditions (n, cond_dim); ignored when `cond_dim` is 0
+               ): return self.up(self.fc(z if self.cond_dim == 0 else torch.cat([z, c], 1)))
 
 class DCCritic(nn.Module):
     "WGAN critic with a projection head for the condition: (tile, condition) -> score (n,)."
@@ -167,7 +188,11 @@ class DCCritic(nn.Module):
         self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c*16, n_feat), nn.LeakyReLU(0.2, True))
         self.out = nn.Linear(n_feat, 1)
         self.embed = nn.Linear(cond_dim, n_feat, bias=False) if cond_dim else None
-    def forward(self, x, c=None, return_h:bool=False):
+    def forward(self,
+                x, # Tiles (n, 3, size, size) in [-1, 1]
+                c=None, # Conditions (n, cond_dim) for the projection head; ignored when unconditional
+                return_h:bool=False, # Also return the (n, n_feat) critic features
+               ):
         h = self.body(x); s = self.out(h).squeeze(-1)
         s = s if self.embed is None else s + (self.embed(c) * h).sum(-1)
         return (s, h) if return_h else s
@@ -201,7 +226,10 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(c_out, c_in, k, k)); self.bias = nn.Parameter(torch.zeros(c_out))
         self.affine = nn.Linear(w_dim, c_in); nn.init.normal_(self.affine.weight, std=1 / math.sqrt(w_dim)); nn.init.ones_(self.affine.bias)   # styles start around 1
         self.scale, self.k, self.demodulate, self.up = 1 / math.sqrt(c_in * k * k), k, demodulate, up
-    def forward(self, x, w):
+    def forward(self,
+                x, # Feature maps (n, c_in, H, W)
+                w, # Styles (n, w_dim)
+               ):
         if self.up: x = nn.functional.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
         s = self.affine(w); W = self.weight * self.scale                                      # styles (n, in); shared filters
         # StyleGAN2's non-fused form: scale the input channels, one ordinary convolution for the whole batch, then scale each
@@ -218,7 +246,10 @@ class NoiseInjection(nn.Module):
                 ):
         super().__init__(); self.weight = nn.Parameter(torch.zeros(1, c, 1, 1))
         self.register_buffer('const', torch.randn(1, 1, res, res, generator=torch.Generator().manual_seed(res)))
-    def forward(self, x, noise_mode:str='random'):
+    def forward(self,
+                x, # Feature maps (n, c, H, W) (H = W = `res` for 'const')
+                noise_mode:str='random', # 'random' (fresh noise per sample), 'const' (the fixed map) or 'none' (no noise)
+               ):
         if noise_mode == 'none': return x
         z = self.const if noise_mode == 'const' else torch.randn(len(x), 1, *x.shape[2:], device=x.device, dtype=x.dtype)
         return x + self.weight * z
@@ -237,7 +268,11 @@ class StyleBlock(nn.Module):
         self.n1, self.n2 = NoiseInjection(c_out, res), NoiseInjection(c_out, res)
         self.rgb = ModulatedConv2d(c_out, 3, w_dim, k=1, demodulate=False)
         self.act = nn.LeakyReLU(0.2)
-    def forward(self, x, w, noise_mode='random'):
+    def forward(self,
+                x, # Feature maps (n, c_in, res/2, res/2) (res × res for the `first` block)
+                w, # Styles (n, w_dim)
+                noise_mode='random', # Noise of the `NoiseInjection` layers: 'random', 'const' or 'none'
+               ):
         x = self.act(self.n1(self.conv1(x, w), noise_mode)); x = self.act(self.n2(self.conv2(x, w), noise_mode))
         return x, self.rgb(x, w)
 
@@ -261,19 +296,30 @@ class StyleGenerator(nn.Module):
         self.const = nn.Parameter(torch.randn(1, ch[0], 4, 4))
         self.blocks = nn.ModuleList([StyleBlock(ch[0], ch[0], w_dim, 4, first=True)] + [StyleBlock(ch[i], ch[i + 1], w_dim, 4 * 2**(i + 1)) for i in range(n)])
         self.cond_dim, self.z_dim, self.w_dim, self.w_avg_beta = cond_dim, z_dim, w_dim, w_avg_beta
-    def map(self, z, c=None):
+    def map(self,
+            z, # Noise (n, z_dim)
+            c=None, # Conditions (n, cond_dim); ignored when unconditional
+           ):
         "Style vectors `w` (n, w_dim) of noise `z` and conditions `c`."
         norm = lambda v: v * torch.rsqrt(v.pow(2).mean(1, keepdim=True) + 1e-8)
         h = norm(z) if self.embed is None else torch.cat([norm(z), norm(self.embed(c))], 1)
         return self.mapping(h)
-    def synthesize(self, w, noise_mode:str='random'):
+    def synthesize(self,
+                   w, # Styles (n, w_dim)
+                   noise_mode:str='random', # 'random', 'const' or 'none' (see `NoiseInjection`)
+                  ):
         "Tiles (n, 3, S, S) in [-1, 1] from styles `w`."
         x, img = self.const.expand(len(w), -1, -1, -1), None
         for b in self.blocks:
             x, rgb = b(x, w, noise_mode)
             img = rgb if img is None else nn.functional.interpolate(img, scale_factor=2, mode='bilinear', align_corners=False) + rgb
         return torch.tanh(img)
-    def forward(self, z, c=None, truncation:float=1., noise_mode:str|None=None):
+    def forward(self,
+                z, # Noise (n, z_dim)
+                c=None, # Conditions (n, cond_dim); `None` when unconditional
+                truncation:float=1., # psi: pull styles towards the mean style (of each condition, when conditional); 1: none
+                noise_mode:str|None=None, # 'random', 'const' or 'none'; `None`: 'random' in training, 'const' in eval mode
+               ):
         w = self.map(z, c)
         if self.training:
             with torch.no_grad(): self.w_avg.lerp_(w.detach().mean(0).to(self.w_avg.dtype), 1 - self.w_avg_beta)
@@ -307,13 +353,22 @@ class CondGAN(nn.Module):
         self.cond_dim, self.z_dim, self.size, self.gen_mode, self.arch = cond_dim, z_dim, size, False, arch
         self.config = dict(cond_dim=cond_dim, size=size, z_dim=z_dim, ngf=ngf, ndf=ndf, arch=arch) | (dict(w_dim=w_dim, n_mapping=n_mapping) if arch == 'style' else {})
 
-    def switch(self, gen_mode:bool): self.gen_mode = gen_mode
+    def switch(self,
+               gen_mode:bool, # `True`: generator steps; `False`: critic steps
+              ): self.gen_mode = gen_mode
     def _c(self, c): return None if self.cond_dim == 0 else c
-    def match_loss(self, h, c, tau:float=0.1):
+    def match_loss(self,
+                   h, # Critic features (n, n_feat) of the tiles
+                   c, # Their conditions (n, cond_dim)
+                   tau:float=0.1, # InfoNCE temperature
+                  ):
         "Conditional contrastive loss (ContraGAN's 2C idea, as symmetric InfoNCE): critic features `h` of tile i must pick the projection of its own condition among the batch's."
         if self.cond_dim == 0 or len(h) < 2: return h.new_zeros(())
         return info_nce(F.normalize(h.float(), dim=1), F.normalize(self.critic.embed(c).float(), dim=1), tau)
-    def forward(self, cond, real):
+    def forward(self,
+                cond, # Conditions (n, cond_dim); ignored when `cond_dim` is 0
+                real, # Real tiles (n, 3, size, size) in [-1, 1] (one noise draw per tile)
+               ):
         c = self._c(cond); z = torch.randn(len(real), self.z_dim, device=real.device)
         if self.gen_mode and self.training:
             s, h = self.critic(self.generator(z, c), c, return_h=True); return ('gen', s, self.match_loss(h, c))
@@ -366,7 +421,9 @@ class GANLossLog(Callback):
         if not self.training: return
         last = self.learn.loss_func.last; self.history.append(dict(last))
         for k, v in last.items(): self.sums[k].append(v)
-    def value(self, k): return float(np.mean(self.sums[k])) if getattr(self, 'sums', None) and self.sums[k] else float('nan')
+    def value(self,
+              k, # Sub-loss name (one of `names`); NaN when none was logged this epoch
+             ): return float(np.mean(self.sums[k])) if getattr(self, 'sums', None) and self.sums[k] else float('nan')
 
 def gan_learner(images, # Real tiles (n, ...) uint8 or float
                 cond=None, # Conditions (n, d): VAE latents or CLIP expression embeddings; None = unconditional
@@ -380,7 +437,7 @@ def gan_learner(images, # Real tiles (n, ...) uint8 or float
                 lr:float=2e-4, # Learning rate (Adam, betas 0.5/0.9, no weight decay)
                 device=None, # Device of the batches (`None`: `core.default_device()`)
                 **kwargs, # Passed to `CondGAN` (z_dim, ngf, ndf)
-               )->Learner:
+               )->Learner: # Learner of a new `CondGAN`
     "A fastai Learner for a (conditional) WGAN-GP with critic/generator switching and logged sub-losses."
     x = as_image_tensor(images, size)
     c = torch.zeros(len(x), 0) if cond is None else torch.as_tensor(np.asarray(check_array(cond, 'cond', ndim=2)), dtype=torch.float32)

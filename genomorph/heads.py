@@ -111,7 +111,9 @@ class GradeHead(nn.Module):
             self.score = nn.Linear(d, 1)
             self.theta0 = nn.Parameter(torch.tensor(-1.0)); self.gaps = nn.Parameter(torch.zeros(n_grades - 2))
         else: self.fc = nn.Linear(d, n_grades)
-    def forward(self, h):
+    def forward(self,
+                h, # (B, d) slide/patient vectors
+               ):
         if not self.ordinal: return F.log_softmax(self.fc(h), -1)
         th = self.theta0 + torch.cat([torch.zeros(1, device=h.device), torch.cumsum(F.softplus(self.gaps) + 0.5, 0)])
         cdf = torch.sigmoid(th[None] - self.score(h))                       # P(y <= k), k = 0..n-2
@@ -136,7 +138,9 @@ class GeneTokens(nn.Module):
         super().__init__()
         self.sizes = list(group_sizes)
         self.nets = nn.ModuleList([nn.Sequential(nn.Linear(s, d), nn.ELU(), nn.AlphaDropout(dropout), nn.Linear(d, d), nn.ELU()) for s in self.sizes])
-    def forward(self, expr):
+    def forward(self,
+                expr, # (B, n_genes) expression, columns ordered by family
+               ):
         if expr.shape[1] != sum(self.sizes): raise GenomorphError(f"expression has {expr.shape[1]} genes, the model expects {sum(self.sizes)}", fix="pass the genes (in the order) the model was built with")
         return torch.stack([net(x) for net, x in zip(self.nets, torch.split(expr, self.sizes, dim=1))], 1)
 
@@ -160,7 +164,10 @@ class Fusion(nn.Module):
             self.g1, self.g2 = nn.Bilinear(d, d, d), nn.Bilinear(d, d, d)
             self.h1, self.h2 = nn.Linear(d, d), nn.Linear(d, d)
             self.out = nn.Sequential(nn.Linear((d + 1)**2, d), nn.ReLU(), nn.Dropout(dropout))
-    def forward(self, a, b):
+    def forward(self,
+                a, # (B, d) first vector (e.g. the pathology embedding)
+                b, # (B, d) second vector (e.g. the gene-family embedding)
+               ):
         if self.kind == 'concat': return self.out(torch.cat([a, b], -1))
         a2 = torch.sigmoid(self.g1(a, b))*F.relu(self.h1(a)); b2 = torch.sigmoid(self.g2(a, b))*F.relu(self.h2(b))
         one = torch.ones_like(a2[:, :1])
@@ -207,7 +214,11 @@ class DecisionModel(nn.Module):
         if n_cov: nn.init.zeros_(self.cov_shift.weight)                      # start from 'no effect', like an unfitted Cox coefficient
         self.grade = GradeHead(d + n_cov, n_grades, ordinal) if n_grades > 1 else None
 
-    def embed(self, x, mask, expr=None):
+    def embed(self,
+              x, # (B, N, d_path) padded patch features (unused in mode='omic')
+              mask, # (B, N) True = real patch (unused in mode='omic')
+              expr=None, # (B, n_genes) expression, columns ordered by family (`None` in mode='slide')
+             ):
         "Slide/patient vector (B, d) and attention maps: 'coattn' (B, G, N) and 'pool' (B, N or G)."
         att = {}
         if self.mode == 'omic':
@@ -221,7 +232,12 @@ class DecisionModel(nn.Module):
         hg, _ = self.gene_pool(self.gene_enc(g))
         return self.fuse(hp, hg), att
 
-    def forward(self, x, mask, expr=None, cov=None):
+    def forward(self,
+                x, # (B, N, d_path) padded patch features (unused in mode='omic')
+                mask, # (B, N) True = real patch (unused in mode='omic')
+                expr=None, # (B, n_genes) expression, columns ordered by family (`None` in mode='slide')
+                cov=None, # (B, n_cov) clinical covariates (required when `n_cov` > 0)
+               ):
         h, _ = self.embed(x, mask, expr)
         out = [self.surv(h)]
         if self.cov_shift is not None:
@@ -241,7 +257,10 @@ class DecisionLoss(nn.Module):
                 ):
         super().__init__(); self.n_bins, self.gw, self.sw, self.censored = n_bins, grade_weight, surv_weight, censored
         self.register_buffer('cw', None if class_weight is None else torch.as_tensor(np.asarray(class_weight, np.float32)))
-    def forward(self, out, y):
+    def forward(self,
+                out, # (B, n_bins [+ n_grades]) model outputs: hazard logits, then grade log-probabilities
+                y, # (B, 3) targets: time bin, event (1 = event), grade (-1 = unknown, left out of the grade term)
+               ):
         loss = self.sw*survival_nll(out[:, :self.n_bins], y[:, 0], y[:, 1], censored=self.censored) if self.sw else out.sum()*0
         if self.gw and out.shape[1] > self.n_bins:
             g = y[:, 2].long(); ok = g >= 0
@@ -260,7 +279,9 @@ class Cases:
     expr: np.ndarray|None = None     # (n, n_genes) expression, columns ordered by family
     cov: np.ndarray|None = None      # (n, n_cov) covariates
     def __len__(self): return len(self.ids)
-    def subset(self, idx):
+    def subset(self,
+               idx, # Integer positions or a boolean mask over the cases
+              ):
         idx = np.asarray(idx)
         if idx.dtype == bool: idx = np.flatnonzero(idx)
         pick = lambda a: None if a is None else (np.asarray(a)[idx] if not isinstance(a, list) else [a[i] for i in idx])
@@ -519,7 +540,7 @@ def fit_heads(train:Cases, # Training patients
               *,
               verbose:bool=False, # Show fastai's progress and metrics
               **kwargs, # Architecture (`DecisionHeads`: mode, group_sizes, n_bins, d, ...) and training options (`DecisionHeads.fit`: epochs, lr, ...)
-             )->DecisionHeads:
+             )->DecisionHeads: # The trained heads
     "Functional form of `DecisionHeads(...).fit(train, valid, ...)`."
     arch = {k: kwargs.pop(k) for k in _ARCH_KEYS if k in kwargs}
     return DecisionHeads(**arch).fit(train, valid, progress=verbose, **kwargs)

@@ -34,7 +34,10 @@ class ResBlock(nn.Module):
         self.emb = nn.Linear(d_emb, co)
         self.n2, self.c2 = nn.GroupNorm(math.gcd(8, co), co), nn.Conv2d(co, co, 3, 1, 1)
         self.skip = nn.Conv2d(ci, co, 1) if ci != co else nn.Identity()
-    def forward(self, x, emb):
+    def forward(self,
+                x, # Feature maps (n, ci, H, W)
+                emb, # (n, d_emb) time + condition embedding
+               ):
         h = self.c1(F.silu(self.n1(x))) + self.emb(emb)[:, :, None, None]
         return self.skip(x) + self.c2(F.silu(self.n2(h)))
 
@@ -61,7 +64,11 @@ class TinyUNet(nn.Module):
             self.up.append(ResBlock(c + co, co, d)); c = co
             self.unpool.append(nn.Sequential(nn.Upsample(scale_factor=2, mode='nearest'), nn.Conv2d(c, c, 3, 1, 1)) if i > 0 else nn.Identity())
         self.out = nn.Sequential(nn.GroupNorm(math.gcd(8, c), c), nn.SiLU(), nn.Conv2d(c, 3, 3, 1, 1))
-    def forward(self, x, t, c):
+    def forward(self,
+                x, # Noisy tiles (n, 3, S, S)
+                t, # (n,) diffusion steps
+                c, # Conditions (n, cond_dim) (the null condition for unconditional passes)
+               ):
         emb = self.t_mlp(timestep_embedding(t, self.ch)) + self.c_mlp(c)
         h, skips = self.inp(x), []
         for blk, pool in zip(self.down, self.pool): h = blk(h, emb); skips.append(h); h = pool(h)
@@ -88,7 +95,11 @@ class DiffusersUNet(nn.Module):
                                up_block_types=tuple('AttnUpBlock2D' if i < attn_levels else 'UpBlock2D' for i in range(n)),
                                norm_num_groups=math.gcd(32, ch), attention_head_dim=min(8, ch), class_embed_type='identity')
         self.c_mlp = nn.Sequential(nn.Linear(cond_dim, d), nn.SiLU(), nn.Linear(d, d))   # condition -> the size of the timestep embedding, added to it
-    def forward(self, x, t, c): return self.net(x, t, class_labels=self.c_mlp(c)).sample
+    def forward(self,
+                x, # Noisy tiles (n, 3, size, size)
+                t, # (n,) diffusion steps
+                c, # Conditions (n, cond_dim) (the null condition for unconditional passes)
+               ): return self.net(x, t, class_labels=self.c_mlp(c)).sample
 
 UNETS = ('diffusers', 'tiny')   # 'diffusers': `DiffusersUNet` (the default); 'tiny': `TinyUNet`, a small hand-written one
 
@@ -114,8 +125,15 @@ class CondDiffusion(nn.Module):
         self.channels, self.latent_size, self.pred, self.clip = 3, size, 'v', 1.   # what `ddim_sample` draws: pixels, velocity, clamped to [-1, 1]
         self.config = dict(cond_dim=cond_dim, size=size, ch=ch, mults=list(mults), T=T, p_uncond=p_uncond, unet=unet)
 
-    def v(self, x, t, c): return self.unet(x, t, c)
-    def forward(self, cond, x0):
+    def v(self,
+          x, # Noisy tiles (n, 3, size, size)
+          t, # (n,) diffusion steps
+          c, # Conditions (n, cond_dim) (or the null condition)
+         ): return self.unet(x, t, c)
+    def forward(self,
+                cond, # Conditions (n, cond_dim); each replaced by the null condition with probability `p_uncond`
+                x0, # Clean tiles (n, 3, size, size) in [-1, 1]
+               ):
         "Training step: noise `x0` at random timesteps; returns (predicted velocity, true velocity)."
         n = len(x0)
         t = torch.randint(0, self.T, (n,), device=x0.device)
@@ -140,7 +158,7 @@ def tile_diffusion_learner(images, # Real tiles (n, ...)
                            lr:float=1e-3, # Learning rate
                            device=None, # Device of the batches (`None`: `core.default_device()`)
                            **kwargs, # Passed to `CondDiffusion` (ch, mults, T, p_uncond)
-                          )->Learner:
+                          )->Learner: # Learner of a new `CondDiffusion`
     "A fastai Learner training a `CondDiffusion` model."
     x = as_image_tensor(images, size)
     c = torch.as_tensor(np.asarray(check_array(cond, 'cond', ndim=2)), dtype=torch.float32)
@@ -211,7 +229,13 @@ class TileDiffusionModel(TileModel):
         return learn
     def generate(self, cond=None, # Conditions (n, cond_dim); `None`: unconditional (give `n`)
                  n:int|None=None, # Tiles to draw unconditionally
-                 *, steps:int=25, guidance:float=2.0, eta:float=0., seed:int=0, bs:int=128)->torch.Tensor:
+                 *,
+                 steps:int=25, # DDIM steps
+                 guidance:float=2.0, # Classifier-free guidance weight w (1: no guidance, 0: unconditional)
+                 eta:float=0., # DDIM stochasticity (0: deterministic, 1: DDPM-like noise)
+                 seed:int=0, # Seed of the starting noise
+                 bs:int=128, # Tiles per sampling batch
+                )->torch.Tensor:
         "Tiles (n, 3, S, S) in [-1, 1] (`ddim_sample`)."
         return ddim_sample(self, cond, n, steps=steps, guidance=guidance, eta=eta, seed=seed, bs=bs)
     predict = generate
@@ -302,7 +326,12 @@ class ExpressionSD(nn.Module):
     def _saved(self, k:str)->bool:
         "Is parameter/buffer `k` written by `save`? The trained parts: tokens, null condition and the UNet (or its cross-attention); the frozen rest comes from the checkpoint."
         return not k.startswith('vae.') and (self.train_what == 'unet' or not k.startswith('unet.') or '.attn2.' in k)
-    def state_dict(self, *args, destination=None, prefix='', keep_vars=False):
+    def state_dict(self,
+                   *args, # Positional form of the arguments below (`nn.Module.state_dict`)
+                   destination=None, # Dict to fill (`nn.Module.state_dict`)
+                   prefix='', # Prefix of the keys (set when this module sits inside a parent)
+                   keep_vars=False, # Keep tensors attached to autograd (`nn.Module.state_dict`)
+                  ):
         sd = super().state_dict(*args, destination=destination, prefix=prefix, keep_vars=keep_vars)
         for k in [k for k in sd if k.startswith(prefix) and not self._saved(k[len(prefix):])]: del sd[k]
         return sd
@@ -310,24 +339,39 @@ class ExpressionSD(nn.Module):
         "Load pre-hook (also inside a parent module): the parts `save` leaves out keep the checkpoint's weights."
         for k, v in nn.Module.state_dict(self).items():
             if not self._saved(k): sd.setdefault(prefix + k, v)
-    def train(self, mode:bool=True):
+    def train(self,
+              mode:bool=True, # Training mode of the UNet and tokens (the frozen VAE always stays in eval mode)
+             ):
         super().train(mode); self.vae.eval(); return self
 
-    def tokens(self, c):
+    def tokens(self,
+               c, # Conditions (n, cond_dim)
+              ):
         "Prompt tokens (n, n_tokens, cross-attention size) for conditions `c`."
         return self.tok(c).view(len(c), self.n_tokens, -1)
-    def v(self, z, t, c):
+    def v(self,
+          z, # Noisy latents (n, channels, latent_size, latent_size)
+          t, # (n,) diffusion steps
+          c, # Conditions (n, cond_dim) (or the null condition)
+         ):
         "The UNet's output (noise or velocity, as the checkpoint was trained) for latents `z` at steps `t` under conditions `c`."
         return self.unet(z, t, encoder_hidden_states=self.tokens(c).to(z.dtype)).sample
     @torch.no_grad()
-    def encode(self, x):
+    def encode(self,
+               x, # Tiles (n, 3, size, size) in [-1, 1]
+              ):
         "Scaled VAE latents of tiles `x` in [-1, 1] (a sample of the posterior)."
         return self.vae.encode(x).latent_dist.sample() * self.scaling
     @torch.no_grad()
-    def decode(self, z):
+    def decode(self,
+               z, # Scaled latents (n, channels, latent_size, latent_size)
+              ):
         "Tiles from scaled latents `z`."
         return self.vae.decode(z / self.scaling).sample
-    def forward(self, cond, x0):
+    def forward(self,
+                cond, # Conditions (n, cond_dim); each replaced by the null condition with probability `p_uncond`
+                x0, # Tiles (n, 3, size, size) in [-1, 1]
+               ):
         "Training step on tiles `x0` in [-1, 1]: noise their latents at random steps; returns (prediction, target) in the checkpoint's parametrisation."
         z0 = self.encode(x0); n = len(z0)
         t = torch.randint(0, self.T, (n,), device=z0.device)
@@ -395,7 +439,13 @@ class SDTileModel(TileModel):
         return Learner(dls, self.build(), loss_func=diffusion_loss, lr=lr, opt_func=partial_adam(wd=0.))
     def generate(self, cond=None, # Conditions (n, cond_dim); `None`: unconditional (give `n`)
                  n:int|None=None, # Tiles to draw unconditionally
-                 *, steps:int=25, guidance:float=2.0, eta:float=0., seed:int=0, bs:int=32)->torch.Tensor:
+                 *,
+                 steps:int=25, # DDIM steps
+                 guidance:float=2.0, # Classifier-free guidance weight w (1: no guidance, 0: unconditional)
+                 eta:float=0., # DDIM stochasticity (0: deterministic, 1: DDPM-like noise)
+                 seed:int=0, # Seed of the starting noise
+                 bs:int=32, # Tiles per sampling batch
+                )->torch.Tensor:
         "Tiles (n, 3, S, S) in [-1, 1]: DDIM in latent space (`ddim_sample`), decoded by the checkpoint's VAE."
         return ddim_sample(self, cond, n, steps=steps, guidance=guidance, eta=eta, seed=seed, bs=bs)
     predict = generate

@@ -49,7 +49,8 @@ def make_dls(*tensors, # Row-aligned tensors; batches are `(*tensors, dummy_targ
     return DataLoaders(DataLoader(ds(~v), bs=bs_t, shuffle=True, drop_last=True, device=dev),
                        DataLoader(ds(v), bs=bs, device=dev))
 
-def partial_adam(**kw):
+def partial_adam(**kw, # Fixed hyper-parameters passed to fastai's `Adam` (e.g. mom, sqr_mom, wd)
+                ):
     "fastai Adam with fixed hyper-parameters."
     from functools import partial
     return partial(Adam, **kw)

@@ -146,22 +146,25 @@ def _feats(f, name):
     f = check_array(f, name, ndim=2, min_len=2)
     return np.asarray(f, dtype=np.float64)
 
+def _sqrt_psd(s):
+    "Symmetric square root of a covariance matrix (negative round-off eigenvalues clipped to 0)."
+    w, v = np.linalg.eigh((s + s.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
 def frechet_distance(f_real, # Features of real tiles (n, d)
                      f_fake, # Features of generated tiles (m, d)
-                     eps:float=1e-6, # Ridge added to the covariances when their product is singular
+                     eps:float=0., # Ridge added to both covariances (0: none; the computation is stable for singular ones)
                     )->float:
     "Fréchet distance between Gaussians fitted to two feature sets (the FID when the features are Inception's)."
-    from scipy import linalg
     a, b = _feats(f_real, 'f_real'), _feats(f_fake, 'f_fake')
     if a.shape[1] != b.shape[1]: raise GenomorphError(f"feature sizes differ ({a.shape[1]} vs {b.shape[1]})", fix="extract both sets with the same extractor")
     mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():
-        off = np.eye(len(s1)) * eps
-        covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
-    covmean = covmean.real
-    return float(max(((mu1 - mu2)**2).sum() + np.trace(s1) + np.trace(s2) - 2*np.trace(covmean), 0.0))
+    off = np.eye(a.shape[1]) * eps
+    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)) + off, np.atleast_2d(np.cov(b, rowvar=False)) + off
+    # tr sqrt(s1 s2) = tr sqrt(r s2 r) with r = s1^(1/2): a symmetric PSD product, so eigenvalues are real and no complex sqrtm is needed
+    r = _sqrt_psd(s1); m = r @ s2 @ r
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    return float(max(((mu1 - mu2)**2).sum() + np.trace(s1) + np.trace(s2) - 2*tr_covmean, 0.0))
 
 def kernel_distance(f_real, # Features of real tiles (n, d)
                     f_fake, # Features of generated tiles (m, d)
@@ -192,7 +195,7 @@ def clusterwise_distance(f_real, # Features of real tiles (n, d)
                          metric:str='fid', # 'fid' or 'kid'
                          min_size:int=10, # Clusters with fewer spots are skipped
                          **kwargs, # Passed to the distance
-                        )->float:
+                        )->float: # Mean FID or KID over the clusters kept
     "Mean over clusters of the FID/KID between the real tiles of a cluster and the tiles generated for those spots."
     if metric not in ('fid', 'kid'): raise GenomorphError(f"unknown metric {metric!r}", fix="use 'fid' or 'kid'")
     a, b, c = _feats(f_real, 'f_real'), _feats(f_fake, 'f_fake'), np.asarray(clusters)
@@ -212,7 +215,11 @@ class RidgeProbe:
                 ):
         self.extractor, self.alpha = extractor, alpha
 
-    def fit(self, images, targets):
+    def fit(self,
+            images, # Real training tiles, in any form `extractor` takes (e.g. uint8 (n, P, P, 3))
+            targets, # (n, k) expression or composition of those tiles
+           ):
+        "Extract features of `images`, standardise them and fit the ridge to `targets`."
         from sklearn.linear_model import Ridge
         y = check_array(targets, 'targets', ndim=2, min_len=2)
         f = self.extractor(images)
@@ -222,7 +229,10 @@ class RidgeProbe:
         self.n_targets = y.shape[1]
         return self
 
-    def predict(self, images)->np.ndarray:
+    def predict(self,
+                images, # Tiles to score (real or generated), like those of `fit`
+               )->np.ndarray:
+        "(n, k) predicted targets of `images`."
         if not hasattr(self, 'model'): raise GenomorphError("the probe is not fitted", fix="call .fit(images, targets) first")
         return self.model.predict((self.extractor(images) - self.mu) / self.sd).astype(np.float32)
 

@@ -41,8 +41,12 @@ class Standardize(nn.Module):
         x = torch.as_tensor(np.asarray(check_array(x, 'x', ndim=2, min_len=2)), dtype=torch.float32)
         if x.shape[1] != self.mu.shape[0]: raise GenomorphError(f"x has {x.shape[1]} features, the standardiser {self.mu.shape[0]}", fix="fit on the model's inputs")
         self.mu.copy_(x.mean(0)); self.sd.copy_(x.std(0).clamp_min(self.min_sd)); return self
-    def forward(self, x): return (x - self.mu) / self.sd
-    def inverse(self, z): return z * self.sd + self.mu
+    def forward(self, x): # (..., d) raw features
+        "Standardised `x`: `(x - mu) / sd`."
+        return (x - self.mu) / self.sd
+    def inverse(self, z): # (..., d) standardised features
+        "Back to the raw scale: `z * sd + mu`."
+        return z * self.sd + self.mu
 
 # %% ../nbs/08_layers.ipynb #db6ae42f
 def info_nce(za, # (B, d) L2-normalised embeddings of one view
@@ -70,7 +74,11 @@ class GatedAttentionPool(nn.Module):
         self.a = nn.Sequential(nn.Linear(d, d_att), nn.Tanh(), nn.Dropout(dropout))
         self.b = nn.Sequential(nn.Linear(d, d_att), nn.Sigmoid(), nn.Dropout(dropout))
         self.w = nn.Linear(d_att, 1)
-    def forward(self, h, mask=None):
+    def forward(self,
+                h, # (B, N, d) tokens
+                mask=None, # (B, N) bool, True where a token is real (None: all real)
+               ):
+        "Pooled (B, d) vector and the attention weights (B, N), zero on masked positions."
         s = self.w(self.a(h)*self.b(h)).squeeze(-1)
         if mask is not None: s = s.masked_fill(~mask.bool(), float('-inf'))
         a = torch.softmax(s, -1)
@@ -140,28 +148,53 @@ class NoiseSchedule:
         v = torch.as_tensor(arr, dtype=torch.float64)[t.long().cpu()].to(device=x.device, dtype=x.dtype)
         return v.view(-1, *[1]*(x.ndim-1))
 
-    def q_sample(self, x0, t, noise):
+    def q_sample(self,
+                 x0, # Clean samples (B, ...)
+                 t, # Step: an int, or a (B,) long tensor
+                 noise, # Standard normal noise like `x0`
+                ):
         "Noise clean `x0` to step `t`: $\\sqrt{\\bar\\alpha_t}x_0 + \\sqrt{1-\\bar\\alpha_t}\\epsilon$."
         a = self._at(self.abar, t, x0)
         return a.sqrt()*x0 + (1-a).sqrt()*noise
 
-    def target(self, x0, noise, t, pred:str='eps'):
+    def target(self,
+               x0, # Clean samples (B, ...)
+               noise, # The noise `q_sample` used
+               t, # Step: an int, or a (B,) long tensor
+               pred:str='eps', # One of `PREDICTIONS`: 'eps' or 'v'
+              ):
         "What the network learns to predict: the noise (`'eps'`) or the velocity (`'v'`)."
         if pred == 'eps': return noise
         a = self._at(self.abar, t, x0)
         return a.sqrt()*noise - (1-a).sqrt()*x0
 
-    def split(self, out, xt, t, pred:str='eps'):
+    def split(self,
+              out, # Network output at `xt` (the `pred` target)
+              xt, # Noisy samples at step `t`
+              t, # Step: an int, or a (B,) long tensor
+              pred:str='eps', # One of `PREDICTIONS`: 'eps' or 'v'
+             ):
         "Turn the network output at `xt` into the implied `(x0, eps)`."
         a = self._at(self.abar, t, xt)
         if pred == 'eps': return (xt - (1-a).sqrt()*out)/a.sqrt(), out
         return a.sqrt()*xt - (1-a).sqrt()*out, (1-a).sqrt()*xt + a.sqrt()*out
 
-    def posterior(self, x0, xt, t):
+    def posterior(self,
+                  x0, # (Predicted) clean samples
+                  xt, # Noisy samples at step `t`
+                  t, # Step: an int, or a (B,) long tensor
+                 ):
         "Mean and standard deviation of $q(x_{t-1} \\mid x_t, x_0)$."
         return self._at(self.post_c0, t, xt)*x0 + self._at(self.post_ct, t, xt)*xt, self._at(self.post_std, t, xt)
 
-    def ddpm_step(self, out, xt, t:int, pred:str='eps', noise=None, clip:float|None=None):
+    def ddpm_step(self,
+                  out, # Network output at `xt`
+                  xt, # Noisy samples at step `t`
+                  t:int, # Current step (0 returns the posterior mean)
+                  pred:str='eps', # One of `PREDICTIONS`: 'eps' or 'v'
+                  noise=None, # Standard normal noise like `xt` (None: return the posterior mean)
+                  clip:float|None=None, # Clamp the predicted clean sample to [-clip, clip]
+                 ):
         "One ancestral DDPM step from `xt` at integer step `t`; the noise is scaled by the posterior standard deviation."
         x0, _ = self.split(out, xt, t, pred)
         if clip is not None: x0 = x0.clamp(-clip, clip)
@@ -169,7 +202,16 @@ class NoiseSchedule:
         if t == 0 or noise is None: return mean
         return mean + std*noise
 
-    def ddim_step(self, out, xt, t:int, t_prev:int, pred:str='eps', eta:float=0., noise=None, clip:float|None=None):
+    def ddim_step(self,
+                  out, # Network output at `xt`
+                  xt, # Noisy samples at step `t`
+                  t:int, # Current step
+                  t_prev:int, # Step to jump to (-1: the clean sample)
+                  pred:str='eps', # One of `PREDICTIONS`: 'eps' or 'v'
+                  eta:float=0., # Stochasticity: 0 deterministic DDIM, 1 DDPM-like
+                  noise=None, # Standard normal noise like `xt`, used when `eta > 0`
+                  clip:float|None=None, # Clamp the predicted clean sample to [-clip, clip]
+                 ):
         "One DDIM step from `t` to `t_prev` (-1 = clean); `eta=0` is deterministic, `eta=1` with consecutive steps is DDPM."
         x0, eps = self.split(out, xt, t, pred)
         if clip is not None:
@@ -181,7 +223,9 @@ class NoiseSchedule:
         if noise is not None and eta > 0 and t_prev >= 0: x = x + sigma*noise
         return x
 
-    def timesteps(self, steps:int|None=None)->list:
+    def timesteps(self,
+                  steps:int|None=None, # Sampler steps, 1..T (None: all T)
+                 )->list:
         "Descending integer steps visited by a sampler with `steps` steps (`None`: all T)."
         steps = self.n_steps if steps is None else steps
         if not isinstance(steps, (int, np.integer)) or not 1 <= steps <= self.n_steps:

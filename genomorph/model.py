@@ -107,7 +107,9 @@ class GenomorphModel:
         t = next(iter(self.net.parameters()), None)
         if t is None: t = next(iter(self.net.buffers()), None)
         return t.device if t is not None else torch.device('cpu')
-    def to(self, device):
+    def to(self,
+           device, # A device name, a `torch.device`, or `None` (`core.default_device()`)
+          ):
         "Move the network to `device` (a name, a `torch.device`, or `None` for `core.default_device()`); returns self."
         self._require_trained('move')
         self.net.to(resolve_device(device)); return self

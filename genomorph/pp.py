@@ -329,17 +329,25 @@ class GroupScaler:
             return torch.as_tensor(loc, dtype=x.dtype, device=x.device), torch.as_tensor(scale, dtype=x.dtype, device=x.device)
         return loc.astype(np.float32), scale.astype(np.float32)
 
-    def transform(self, X):
+    def transform(self,
+                  X, # (..., genes) values (numpy or torch; sparse is densified), genes in fit order
+                 ):
         "Scale `X` (numpy or torch, last axis = genes); NaN or infinite values are refused."
         X = check_array(X if type(X).__module__.startswith('torch') else _dense_np(X).astype(np.float32), 'X')
         loc, scale = self._params(X); return (X - loc) / scale
 
-    def inverse_transform(self, X):
+    def inverse_transform(self,
+                          X, # (..., genes) scaled values (numpy or torch), genes in fit order
+                         ):
         "Undo `transform`."
         X = check_array(X if type(X).__module__.startswith('torch') else _dense_np(X).astype(np.float32), 'X')
         loc, scale = self._params(X); return X * scale + loc
 
-    def fit_transform(self, X, groups=None, mask=None): return self.fit(X, groups, mask).transform(X)
+    def fit_transform(self,
+                      X, # (n, genes) values (numpy, torch or sparse), all rows transformed
+                      groups=None, # Group label per gene; `None`: one group per gene
+                      mask=None, # Optional boolean row mask of the rows to fit on (e.g. training spots)
+                     ): return self.fit(X, groups, mask).transform(X)
 
     def to_dict(self)->dict:
         "JSON-friendly state."
@@ -356,7 +364,11 @@ class GroupScaler:
         except (KeyError, TypeError) as e: raise GenomorphError(f"not a GroupScaler dict ({e})", fix="pass the output of GroupScaler.to_dict()") from None
         return s
 
-    def save(self, path, *, overwrite:bool=False):
+    def save(self,
+             path, # Destination JSON file (`to_dict`)
+             *,
+             overwrite:bool=False, # Replace an existing file
+            ):
         from genomorph.core import save_json
         return save_json(self.to_dict(), path, overwrite=overwrite)
 
@@ -407,7 +419,7 @@ def slide_tissue_mask(slide, # `genomorph.wsi.Slide` (or anything `open_slide` a
                       tissue=None, # The user's tissue polygons (GeoJSON file/object or shapely geometry, level-0 px); `None`: found on a thumbnail
                       mask_mpp:float=8.0, # Resolution of the mask (µm/px)
                       **kwargs, # Passed to `tissue_mask`
-                     )->tuple:
+                     )->tuple: # `(mask (h, w) bool, mask_mpp)`
     "Tissue mask of a whole slide at `mask_mpp`: `(mask, mask_mpp)`, from a thumbnail (`tissue_mask`) or rasterised from polygons."
     from genomorph.wsi import Slide, open_slide, read_tissue_geojson, polygons_to_mask
     s = slide if isinstance(slide, Slide) else open_slide(slide)

@@ -141,7 +141,9 @@ class ProbeRegressor(nn.Module):
         for k, s in dict(mu=(d_in,), sd=(d_in,), comps=(d_in, p), W=(p, n_genes), b=(n_genes,)).items():
             self.register_buffer(k, torch.zeros(s))
         self.sd.fill_(1.)
-    def forward(self, x): return ((x - self.mu) / self.sd) @ self.comps @ self.W + self.b
+    def forward(self,
+                x, # (B, d_in) frozen features
+               ): return ((x - self.mu) / self.sd) @ self.comps @ self.W + self.b
 
 def _ridge(Z, Y, alpha):
     "Ridge solution of Y ~ Z W + b (Z already centred per column)."
@@ -207,7 +209,9 @@ class FeatureEncoder(nn.Module):
                  p:float=0.1, # Dropout
                 ):
         super().__init__(); self.norm = Standardize(d_in); self.net = mlp(d_in, dim, hidden, 2, p); self.out_dim = dim
-    def forward(self, x): return self.net(self.norm(x))
+    def forward(self,
+                x, # (B, d_in) frozen features
+               ): return self.net(self.norm(x))
 
 class GraphBlock(nn.Module):
     "kNN graph over tokens (cosine similarity) + max-relative message passing + feed-forward, residual."
@@ -265,7 +269,9 @@ class SpotRegressorNet(nn.Module):
                 ):
         super().__init__(); self.encoder = encoder
         self.head = nn.Linear(encoder.out_dim, n_genes) if not hidden else mlp(encoder.out_dim, n_genes, hidden, 2, p)
-    def forward(self, x): return self.head(self.encoder(x))
+    def forward(self,
+                x, # Encoder input: (B, d_in) features or (B, 3, S, S) ImageNet-normalised patches
+               ): return self.head(self.encoder(x))
 
 # %% ../nbs/10_spot.ipynb #8b0bda3b
 class LPU(nn.Module):
@@ -273,7 +279,9 @@ class LPU(nn.Module):
     def __init__(self,
                  c:int, # Channels
                 ): super().__init__(); self.dw = nn.Conv2d(c, c, 3, 1, 1, groups=c)
-    def forward(self, x): return x + self.dw(x)
+    def forward(self,
+                x, # (B, c, H, W) feature map
+               ): return x + self.dw(x)
 
 class LightMHSA(nn.Module):
     "CMT lightweight multi-head self-attention: keys and values from a depthwise stride-`r` reduction of the map, plus a learned relative-position bias."
@@ -305,7 +313,9 @@ class IRFFN(nn.Module):
         self.up = nn.Sequential(nn.Conv2d(c, h, 1), nn.GELU(), nn.BatchNorm2d(h))
         self.dw = nn.Sequential(nn.Conv2d(h, h, 3, 1, 1, groups=h), nn.GELU(), nn.BatchNorm2d(h))
         self.down = nn.Sequential(nn.Conv2d(h, c, 1), nn.BatchNorm2d(c))
-    def forward(self, x): h = self.up(x); return self.down(h + self.dw(h))
+    def forward(self,
+                x, # (B, c, H, W) feature map
+               ): h = self.up(x); return self.down(h + self.dw(h))
 
 class CMTBlock(nn.Module):
     "One CMT block: LPU, then LMHSA and IRFFN with pre-norm residuals."
@@ -318,7 +328,9 @@ class CMTBlock(nn.Module):
                 ):
         super().__init__(); self.lpu, self.attn, self.ffn = LPU(c), LightMHSA(c, heads, r, hw), IRFFN(c, ratio)
         self.n1, self.n2 = nn.GroupNorm(1, c), nn.GroupNorm(1, c)
-    def forward(self, x):
+    def forward(self,
+                x, # (B, c, hw, hw) feature map
+               ):
         x = self.lpu(x); x = x + self.attn(self.n1(x)); return x + self.ffn(self.n2(x))
 
 class GraphCoEmbed(nn.Module):
@@ -334,7 +346,10 @@ class GraphCoEmbed(nn.Module):
         self.eup = nn.ModuleList([nn.Sequential(nn.Linear(3*dim, dim), nn.GELU()) for _ in range(layers)])
         self.node = nn.ModuleList([nn.Linear(2*dim, dim) for _ in range(layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(dim) for _ in range(layers)])
-    def forward(self, x, pos): # x: (B, N, d) tokens; pos: (N, 2) token positions in [0, 1]
+    def forward(self,
+                x, # (B, N, dim) tokens
+                pos, # (N, 2) token positions in [0, 1]
+               ):
         B, N, d = x.shape; k = min(self.k + 1, N)
         hn = F.normalize(x, dim=-1)
         j = (hn @ hn.transpose(1, 2)).topk(k, dim=-1).indices[..., 1:] if k > 1 else torch.zeros(B, N, 1, dtype=torch.long, device=x.device)
@@ -380,7 +395,7 @@ class TCGNEncoder(nn.Module):
 
 def tcgn_settings(preset:str='cpu', # 'cpu' or 'paper' (`TCGN_PRESETS`)
                   **over, # Overrides of the preset's keys (`None` values are ignored)
-                 )->dict:
+                 )->dict: # The preset's settings with the overrides
     "Architecture settings of `TCGNEncoder` + head for a preset of `TCGN_PRESETS`, with overrides."
     if preset not in TCGN_PRESETS: raise GenomorphError(f"unknown TCGN preset {preset!r}", fix=f"choose one of {list(TCGN_PRESETS)}")
     return {**TCGN_PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
@@ -401,12 +416,16 @@ class GeneDMLLite(nn.Module):
         self.img_proj = mlp(d, proj_dim, hidden, 2, 0.)
         self.expr_enc = mlp(n_genes, proj_dim, hidden, 2, 0.1)
         self.z_img = None
-    def forward(self, x):
+    def forward(self,
+                x, # (B, d_in) frozen features (`FeatureEncoder`) or (B, 3, S, S) ImageNet-normalised patches (`TCGNLite`)
+               ):
         h = self.encoder(x)
         self.z_img = F.normalize(self.img_proj(h), dim=-1)
         out = self.head(h)
         return out if self.skip is None else out + self.skip(self.encoder.norm(x))
-    def embed_expr(self, y): return F.normalize(self.expr_enc(y), dim=-1)
+    def embed_expr(self,
+                   y, # (B, n_genes) z-scored target expression
+                  ): return F.normalize(self.expr_enc(y), dim=-1)
 
 def kmeans_torch(z, # (n, d) L2-normalised rows
                  k:int, # Prototypes (capped at `n`)
@@ -535,13 +554,20 @@ class GlobalView(nn.Module):
         self.enc = _encoder(dim, heads, depth)
         self.read = nn.MultiheadAttention(dim, heads, batch_first=True); self.ln = nn.LayerNorm(dim)
         self.store = None
-    def attach(self, coords, libs): # every spot's (n, 2) coordinates and (n,) integer section codes
+    def attach(self,
+               coords, # (n, 2) coordinates of every spot (rescaled here to [0, 1] within each section)
+               libs, # (n,) integer section code of every spot
+              ):
         "Hold the section-level inputs (not saved with the model): rows are the spots' row indices."
         c = torch.as_tensor(np.asarray(coords, np.float32)); lib = torch.as_tensor(np.asarray(libs, np.int64))
         for l in torch.unique(lib):   # positions scaled to [0, 1] within each section
             s = lib == l; lo, hi = c[s].amin(0), c[s].amax(0); c[s] = (c[s] - lo) / (hi - lo).clamp_min(1e-6).max()
         self.store = (c, lib)
-    def forward(self, q, tokens, rows): # q: (B, dim) target tokens; tokens(idx) -> (len(idx), dim) tokens of those spots; rows: (B,) row of each target
+    def forward(self,
+                q, # (B, dim) target tokens
+                tokens, # Callable: row indices `idx` -> (len(idx), dim) tokens of those spots
+                rows, # (B,) row of each target in the attached arrays
+               ):
         if self.store is None: raise GenomorphError("the global view has no section attached", fix="call attach_sections(...) before the forward pass")
         c, lib = (o.to(q.device) for o in self.store)
         out = torch.zeros_like(q); rl = lib[rows]
@@ -580,10 +606,18 @@ class MultiViewNet(nn.Module):
         self.skip = nn.Linear(d_in, n_genes)   # linear path from the target's standardised features (warm start: the probe)
         self.x_all, self.views = None, None
     def attach_sections(self, x, # (n, d) features of every spot (rows as in the batches)
-                        coords, libs):
+                        coords, # (n, 2) coordinates of every spot (`obsm['spatial']`)
+                        libs, # (n,) integer section code of every spot
+                       ):
         "Hold every spot's features and positions for the global view (call before training or predicting; not saved)."
         self.x_all = torch.as_tensor(np.asarray(x, np.float32)); self.glob.attach(coords, libs)
-    def forward(self, x, nb, mask, rel, rows): # (B, d), (B, G², d), (B, G²), (B, G², 2), (B,)
+    def forward(self,
+                x, # (B, d_in) target features
+                nb, # (B, G², d_in) features of the neighbour-grid cells (`grid_neighbors`)
+                mask, # (B, G²) True = a spot in the cell
+                rel, # (B, G², 2) cell offsets (unused: each cell has a learned embedding)
+                rows, # (B,) row of each target in the arrays given to `attach_sections`
+               ):
         t = self.proj(self.norm(x))
         n = self.nb(self.proj(self.norm(nb)) + self.cell, src_key_padding_mask=~mask.bool())
         w = mask.float().unsqueeze(-1); n = (n * w).sum(1) / w.sum(1).clamp_min(1)
@@ -611,7 +645,9 @@ class GeneDMLNet(MultiViewNet):
                 ):
         super().__init__(d_in, n_genes, dim, heads, hidden, p, grid, max_global, proj_dim, depth)
         self.expr_enc = mlp(n_genes, proj_dim, hidden, 2, 0.1)
-    def embed_expr(self, y): return F.normalize(self.expr_enc(y), dim=-1)
+    def embed_expr(self,
+                   y, # (B, n_genes) z-scored target expression
+                  ): return F.normalize(self.expr_enc(y), dim=-1)
 
 class ViewLossCallback(Callback):
     "TRIPLEX's training signal: besides the fused prediction's loss, each view's own prediction is fitted to the target and distilled towards the fused one."
@@ -665,7 +701,11 @@ class EncodedContext(nn.Module):
         super().__init__(); self.encoder, self.context = encoder, context
         for q in self.encoder.parameters(): q.requires_grad_(False)
     def forward(self, *xs): return self.context(*xs)   # the inputs of the wrapped model: (x, nb, mask, rel) or (x, nb, mask, rel, rows)
-    def attach_sections(self, x, coords, libs):
+    def attach_sections(self,
+                        x, # (n, d) `[frozen features | embedding]` of every spot
+                        coords, # (n, 2) coordinates of every spot
+                        libs, # (n,) integer section code of every spot
+                       ):
         "The three-view models' global view: every spot's `[features | embedding]` (a no-op for the context model)."
         if hasattr(self.context, 'attach_sections'): self.context.attach_sections(x, coords, libs)
 
@@ -761,8 +801,12 @@ def spot_dls(train:SpotData, # Training split
 class GeneMSE:
     "Mean squared error over spots and genes (fastai loss: `loss(pred, y)`)."
     def __call__(self, pred, y): return F.mse_loss(pred, y)
-    def activation(self, x): return x
-    def decodes(self, x): return x
+    def activation(self,
+                   x, # Raw predictions, returned unchanged (fastai's activation hook)
+                  ): return x
+    def decodes(self,
+                x, # Predictions, returned unchanged (fastai's decodes hook)
+               ): return x
 
 def _pcc_metric(preds, targs): return _mean_pcc(targs.float().cpu().numpy(), preds.float().cpu().numpy())
 def valid_pcc():
@@ -792,7 +836,7 @@ def build_spot_model(arch:str, # One of `SPOT_MODELS`
                      grid:int=5, # Three-view models: neighbour grid side
                      max_global:int=1024, # Three-view models: most section tokens of the global view
                      **kw, # Training-only settings are ignored here
-                    )->nn.Module:
+                    )->nn.Module: # The untrained network
     "Build the `nn.Module` of a spot model from its settings (used for training and for loading saved models)."
     if arch not in SPOT_MODELS: raise GenomorphError(f"unknown spot model {arch!r}", fix=f"choose one of {list(SPOT_MODELS)}")
     if arch == 'genedml' and end_to_end: raise GenomorphError("model 'genedml' reads frozen encoder features, not patches", fix="use model='genedml_lite' with end_to_end=True to train on patches")
@@ -825,7 +869,7 @@ def _learner(dls, model, cbs=(), lr=1e-3, wd=0.05):
 def probe_learner(dls, # `DataLoaders` of frozen features (`spot_dls`)
                   n_genes:int, # Genes predicted
                   **kw, # Passed to `build_spot_model` (d_in, n_pcs)
-                 )->Learner:
+                 )->Learner: # Learner of a new `ProbeRegressor`
     "Learner around a `ProbeRegressor` (fitted in closed form by `fit_probe`, not by SGD)."
     return _learner(dls, build_spot_model('probe', n_genes, **kw))
 
@@ -835,7 +879,7 @@ def tcgn_learner(dls, # `DataLoaders` of patches (`spot_dls`)
                  lr:float=1e-3, # Learning rate
                  wd:float=0.05, # Weight decay
                  **kw, # Passed to `build_spot_model`
-                )->Learner:
+                )->Learner: # Learner of a new TCGN model
     "Learner for TCGN (CMT + graph co-embedding) trained end to end on patches."
     return _learner(dls, build_spot_model('tcgn', n_genes, **kw), lr=lr, wd=wd)
 
@@ -845,7 +889,7 @@ def tcgn_lite_learner(dls, # `DataLoaders` of patches (`spot_dls`)
                       lr:float=2e-3, # Learning rate
                       wd:float=0.05, # Weight decay
                       **kw, # Passed to `build_spot_model`
-                     )->Learner:
+                     )->Learner: # Learner of a new TCGN lite model
     "Learner for the small TCGN stand-in trained end to end on patches."
     return _learner(dls, build_spot_model('tcgn_lite', n_genes, **kw), lr=lr, wd=wd)
 
@@ -857,7 +901,7 @@ def triplex_learner(dls, # `DataLoaders` of frozen features, neighbour grids and
                     lr:float=1e-3, # Learning rate
                     wd:float=0.05, # Weight decay
                     **kw, # Passed to `build_spot_model`
-                   )->Learner:
+                   )->Learner: # Learner of a new three-view model
     "Learner for the TRIPLEX-style three-view model on frozen features, with its view and distillation losses (`ViewLossCallback`)."
     return _learner(dls, build_spot_model('triplex', n_genes, **kw), lr=lr, wd=wd, cbs=[ViewLossCallback(w_view, w_distill)])
 
@@ -875,7 +919,7 @@ def genedml_learner(dls, # `DataLoaders` of frozen features, neighbour grids and
                     lr:float=1e-3, # Learning rate
                     wd:float=0.05, # Weight decay
                     **kw, # Passed to `build_spot_model`
-                   )->Learner:
+                   )->Learner: # Learner of a new Gene-DML model
     "Learner for Gene-DML: the three views with their losses, plus soft-target contrast and cluster discrimination (`MultiDMLCallback`)."
     return _learner(dls, build_spot_model('genedml', n_genes, **kw), lr=lr, wd=wd,
                     cbs=[ViewLossCallback(w_view, w_distill), MultiDMLCallback(w_inst, tau, w_cluster, tau_cluster, n_clusters, seed)])
@@ -892,7 +936,7 @@ def genedml_lite_learner(dls, # `DataLoaders` of frozen features or patches (`sp
                          lr:float=1e-3, # Learning rate
                          wd:float=0.05, # Weight decay
                          **kw, # Passed to `build_spot_model` (e.g. `end_to_end=True`)
-                        )->Learner:
+                        )->Learner: # Learner of a new Gene-DML lite model
     "Learner for Gene-DML lite (frozen features, or `end_to_end=True` on patches) with its `DMLCallback`."
     return _learner(dls, build_spot_model('genedml_lite', n_genes, **kw), lr=lr, wd=wd,
                     cbs=[DMLCallback(w_inst, tau, w_proto, tau_proto, n_protos, seed)])
@@ -903,7 +947,7 @@ def context_learner(dls, # `DataLoaders` of frozen features with their neighbour
                     lr:float=1e-3, # Learning rate
                     wd:float=0.05, # Weight decay
                     **kw, # Passed to `build_spot_model`
-                   )->Learner:
+                   )->Learner: # Learner of a new neighbour-context model
     "Learner for the neighbour-context model on frozen features."
     return _learner(dls, build_spot_model('context', n_genes, **kw), lr=lr, wd=wd)
 
@@ -1273,7 +1317,7 @@ def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['sp
              valid=None, # Validation sections / mask; None: obs['split'] == 'valid' if present (and train is None), else `carve_valid`
              progress:bool=False, # Show fastai progress bars and logs
              **kwargs, # Everything `SpotRegressor` and its `fit` take: genes, n_genes, encoder, ..., epochs, lr, bs, device, seed, checkpoint, resume, smooth, ...
-            )->SpotRegressor:
+            )->SpotRegressor: # The trained model
     "Functional form of `SpotRegressor(model, ...).fit(...)` on one AnnData whose sections or masks give the splits."
     if model not in SPOT_MODELS: raise GenomorphError(f"unknown spot model {model!r}", fix=f"choose one of {list(SPOT_MODELS)}")
     tr = select_spots(adata, train, 'train')

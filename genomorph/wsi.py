@@ -134,14 +134,18 @@ class Slide:
     @property
     def level_mpp(self)->list: return [self.mpp * d for d in self._b.level_downsamples]
 
-    def best_level(self, mpp:float)->int:
+    def best_level(self,
+                   mpp:float, # Wanted resolution (µm/px)
+                  )->int:
         "Coarsest level whose pixels are at least as fine as `mpp` (within 1%)."
         ok = [i for i, m in enumerate(self.level_mpp) if m <= mpp * 1.01]
         return max(ok) if ok else 0
 
     def read(self,
-             x:float, y:float, # Top-left corner in level-0 pixels
-             w:float, h:float, # Size in level-0 pixels
+             x:float, # Left edge in level-0 pixels
+             y:float, # Top edge in level-0 pixels
+             w:float, # Width in level-0 pixels
+             h:float, # Height in level-0 pixels
              *,
              mpp:float|None=None, # Output resolution (µm/px); `None`: level 0
              out_size:tuple|None=None, # Output (width, height) in pixels, overriding `mpp`'s

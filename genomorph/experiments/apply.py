@@ -553,7 +553,9 @@ class CalibratedHeads(DecisionHeads):
                                         q=q.tolist(), time=cases.time.tolist(), event=cases.event.tolist(), n=len(cases), ids=list(map(str, cases.ids)))
         self._restore(); return self
 
-    def predict_table(self, cases:Cases)->pd.DataFrame:
+    def predict_table(self,
+                      cases:Cases, # Patients to predict (`genomorph.heads.make_cases`)
+                     )->pd.DataFrame:
         "Per case: risk, survival at the bin edges, the conformal survival lower bound, grade probabilities and the conformal grade set."
         p = self.predict(cases); e = self.edges; c = self.config.get('conformal') or {}
         df = pd.DataFrame({'risk': p['risk']}, index=pd.Index(list(map(str, cases.ids)), name='case_id'))
@@ -752,7 +754,9 @@ class TileGenerator(GenomorphModel):
         return _sub_model(self.config['encoder_config'], self.net['encoder']), _sub_model(self.config['generator_config'], self.net['generator'])
     @property
     def kind(self)->str: return self.config['generator']
-    def encode(self, expr)->np.ndarray:
+    def encode(self,
+               expr, # log1p expression (n, genes) in the model's gene order
+              )->np.ndarray:
         "Conditions of the generator for log1p expression (n, genes) in the model's gene order."
         enc, _ = self._parts()
         clip = self.config['encoder_config'].get('class', 'CLIPModel' if self.kind != 'gan' else 'VAEModel') == 'CLIPModel'

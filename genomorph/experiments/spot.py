@@ -105,7 +105,7 @@ def run_protocol(adata, # AnnData of raw counts
                  smooth=(0.,), # Spatial smoothing weights to score every trained model with (one row each); 'auto': one row, the weight chosen on validation
                  log=None, # Optional callable receiving one progress line per fold and model
                  **fit_kw, # Passed to `fit_spot`
-                )->pd.DataFrame:
+                )->pd.DataFrame: # One row per (test section, model, smoothing)
     "Train and score `models` on every fold; one row per (test section, model, smoothing) with the `evaluate_spots` figures."
     rows = []
     for train, test in leave_one_out(adata, by=by, sections=sections):
@@ -135,7 +135,7 @@ def spot_eval(adata, # AnnData of raw counts (all train and test sections)
               seed:int=0, # Random seed
               return_model:bool=False, # Also return the trained model (third item)
               **fit_kw, # Passed to `fit_spot` (e.g. epochs, n_genes, feature_px)
-             )->tuple:
+             )->tuple: # `(results, per-gene table)`, plus the model with `return_model`
     "Train `model` and the probe baseline on `train`, score both on `test`: `(results dict, per-gene DataFrame)` (and the model, with `return_model`)."
     t0 = time.perf_counter()
     tr, te = select_spots(adata, list(train), 'train'), select_spots(adata, list(test), 'test')
