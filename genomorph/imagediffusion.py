@@ -205,6 +205,7 @@ def ddim_sample(model, # Trained `TileDiffusionModel` or `SDTileModel` (or their
 
 class TileDiffusionModel(TileModel):
     "Conditional tile diffusion under the model contract: `fit((tiles, conditions), valid)`, `generate`, `save`, `load`."
+    sample_bs = 128   # default tiles per sampling batch of `generate`
     family = 'tile_diffusion'
     defaults = dict(epochs=30, lr=1e-3, bs=64)
     def __init__(self,
@@ -234,10 +235,10 @@ class TileDiffusionModel(TileModel):
                  guidance:float=2.0, # Classifier-free guidance weight w (1: no guidance, 0: unconditional)
                  eta:float=0., # DDIM stochasticity (0: deterministic, 1: DDPM-like noise)
                  seed:int=0, # Seed of the starting noise
-                 bs:int=128, # Tiles per sampling batch
+                 bs:int|None=None, # Tiles per sampling batch (None: the model's `sample_bs`)
                 )->torch.Tensor:
-        "Tiles (n, 3, S, S) in [-1, 1] (`ddim_sample`)."
-        return ddim_sample(self, cond, n, steps=steps, guidance=guidance, eta=eta, seed=seed, bs=bs)
+        "Tiles (n, 3, S, S) in [-1, 1] by DDIM (`ddim_sample`; a latent model's samples are decoded by its VAE)."
+        return ddim_sample(self, cond, n, steps=steps, guidance=guidance, eta=eta, seed=seed, bs=bs or self.sample_bs)
     predict = generate
 
 # %% ../nbs/19_imagediffusion.ipynb #9d3cc692
@@ -437,17 +438,8 @@ class SDTileModel(TileModel):
         self.config['input_contract'] = dict(kind='condition', cond_dim=int(c.shape[1]), condition=self.config['condition'], tile_px=self.config['net']['size'], range='[-1, 1]')
         dls = make_dls(c, x, valid=valid, bs=bs, device=device)
         return Learner(dls, self.build(), loss_func=diffusion_loss, lr=lr, opt_func=partial_adam(wd=0.))
-    def generate(self, cond=None, # Conditions (n, cond_dim); `None`: unconditional (give `n`)
-                 n:int|None=None, # Tiles to draw unconditionally
-                 *,
-                 steps:int=25, # DDIM steps
-                 guidance:float=2.0, # Classifier-free guidance weight w (1: no guidance, 0: unconditional)
-                 eta:float=0., # DDIM stochasticity (0: deterministic, 1: DDPM-like noise)
-                 seed:int=0, # Seed of the starting noise
-                 bs:int=32, # Tiles per sampling batch
-                )->torch.Tensor:
-        "Tiles (n, 3, S, S) in [-1, 1]: DDIM in latent space (`ddim_sample`), decoded by the checkpoint's VAE."
-        return ddim_sample(self, cond, n, steps=steps, guidance=guidance, eta=eta, seed=seed, bs=bs)
+    sample_bs = 32   # latent sampling decodes through the checkpoint's VAE: smaller batches
+    generate = TileDiffusionModel.generate   # DDIM in latent space (`ddim_sample` decodes the latents)
     predict = generate
 
 def write_tiny_sd(path, # Folder to create (must not exist)
