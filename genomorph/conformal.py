@@ -307,12 +307,18 @@ class CoxCensoring:
                  X, # (n, d) covariates, one row per time
                 )->np.ndarray:
         "`P(C >= t | x)` row by row (left-continuous: censoring strictly before `t`)."
-        X = check_array(X, 'X', ndim=2).astype(float); t = np.broadcast_to(np.asarray(t, float), (len(X),))
-        if self.cph_ is None: return np.asarray(self.km_(t), float)
-        j = np.searchsorted(self.t_, t, side='left') - 1
-        H = np.where(j >= 0, self.H_[np.maximum(j, 0)], 0.)
+        return self.survival_fn(X)(t)
+    def survival_fn(self,
+                    X, # (n, d) covariates of n patients
+                   )->callable:
+        "`t -> P(C >= t | x)` for the rows of `X`, `t` one time per row (their hazard ratios computed once, for repeated calls)."
+        X = check_array(X, 'X', ndim=2).astype(float); n = len(X)
+        if self.cph_ is None: return lambda t: np.asarray(self.km_(np.broadcast_to(np.asarray(t, float), (n,))), float)
         ph = self.cph_.predict_partial_hazard(pd.DataFrame(X[:, self.keep_], columns=self.cols_)).to_numpy(float)
-        return np.exp(-H * ph)
+        def S(t):
+            j = np.searchsorted(self.t_, np.broadcast_to(np.asarray(t, float), (n,)), side='left') - 1
+            return np.exp(-np.where(j >= 0, self.H_[np.maximum(j, 0)], 0.) * ph)
+        return S
     def for_rows(self,
                  X, # (n, d) covariates, one row per patient (`i` in `G(s, i)` indexes these rows)
                 )->callable:
@@ -364,17 +370,35 @@ class SurvivalLPB:
         self.n_used_ = int(keep.sum())
         return self
 
+    def _eta_at(self, wt): # (n,) test weights
+        "Weighted conformal quantile of the calibration scores with each new patient's mass `wt` at +inf."
+        j = np.searchsorted(self.cumw_, (1 - self.alpha) * (self.cumw_[-1] + wt) - 1e-12)
+        return np.where(j < len(self.scores_), self.scores_[np.minimum(j, len(self.scores_) - 1)], np.inf)
+
+    def _hi(self, q): return np.full(len(q), self.c0_)   # the score decreases in y on (0, hi]
+
+    def _lower(self, q, # (n,) predictions of new patients
+               X, # (n, d) their covariates
+               iters:int=50, # Bisection steps in log y
+              )->np.ndarray:
+        "Exact covariate-aware bound: the smallest y in (0, hi] that the weighted conformal test accepts when the patient's weight is 1 / P(C >= y | x)."
+        # the weight of a new patient depends on its unknown target y = min(T, c0) (Tibshirani et al. 2019, weights of (x, y)): y is in the
+        # conformal set when s(q, y) <= eta(w(x, y)). On (0, hi] the score falls and the weight rises as y grows, so the set is an
+        # interval [L, hi] and L is found by bisection. (Reading the weight at one plug-in y instead can fall far below 1 - alpha.)
+        S = self.cens_.survival_fn(X); hi = np.maximum(self._hi(q), 1e-6); lo = np.full(len(q), 1e-8)
+        ok = lambda y: self._s(q, y) <= self._eta_at(np.minimum(1 / np.maximum(S(y), 1e-12), self.max_weight))
+        a, b = np.log(lo), np.log(hi); ok_lo, ok_hi = ok(lo), ok(hi)
+        for _ in range(iters):
+            m = (a + b) / 2; good = ok(np.exp(m)); a, b = np.where(good, a, m), np.where(good, m, b)
+        return np.where(ok_lo, 0., np.where(ok_hi, np.exp(b), hi))   # nothing in (0, hi] accepted: the bound is hi (an empty set)
+
     def eta(self, q=None, # (n,) predicted quantiles of new patients
             X=None, # (n, d) their covariates (covariate-aware censoring: each patient's own test weight)
            )->np.ndarray:
         "The conformal quantile of the scores for each new patient (one value for all under the marginal model)."
         if self.cens_ is None or X is None: return np.asarray(self.eta_)
-        # the test point's weight is 1 / P(C >= T ∧ c0 | x); it matters where T ∧ c0 is near the bound, so it is read at the
-        # marginal bound min(q e^-eta, c0) (one plug-in step; 1 / P(C >= c0 | x), its worst case, over-covers)
-        L0 = np.minimum(q*np.exp(-self.eta_) if self.score == 'log' else q - self.eta_, self.c0_)
-        wt = np.minimum(1 / np.maximum(self.cens_.survival(np.maximum(L0, 0), X), 1e-12), self.max_weight)
-        j = np.searchsorted(self.cumw_, (1 - self.alpha) * (self.cumw_[-1] + wt) - 1e-12)   # weighted quantile with the test point's mass at +inf
-        return np.where(j < len(self.scores_), self.scores_[np.minimum(j, len(self.scores_) - 1)], np.inf)
+        q = np.asarray(q, float); L = self._lower(q, np.asarray(X, float))
+        return np.where(L > 0, self._s(q, np.maximum(L, 1e-300)), np.inf)
 
     def predict(self, q, # (n,) predicted low quantile of T for new patients
                 X=None, # (n, d) their covariates (used by the covariate-aware censoring model)
@@ -383,8 +407,8 @@ class SurvivalLPB:
         if not hasattr(self, 'eta_'): raise GenomorphError("SurvivalLPB is not calibrated", fix="call .fit(...) first")
         q = check_array(q, 'q', ndim=1).astype(float)
         if self.cens_ is not None and X is None: raise GenomorphError("this bound was calibrated with a covariate-aware censoring model", fix="pass X= (the new patients' covariates)")
-        eta = self.eta(q, None if X is None else check_array(X, 'X', ndim=2, shape=(len(q), None)).astype(float))
-        L = q*np.exp(-eta) if self.score == 'log' else q - eta
+        if self.cens_ is not None: L = self._lower(q, check_array(X, 'X', ndim=2, shape=(len(q), None)).astype(float))
+        else: L = q*np.exp(-self.eta_) if self.score == 'log' else q - self.eta_
         return np.clip(np.nan_to_num(L, nan=0., neginf=0.), 0, self.c0_)
 
 # %% ../nbs/13_conformal.ipynb #b99441d8
@@ -445,13 +469,17 @@ class SurvivalInterval(SurvivalLPB):
         super().__init__(alpha, c0, 'log', censoring, max_weight)
 
     def _s(self, q, t): return np.abs(np.log(np.maximum(q, 1e-8)) - np.log(np.maximum(t, 1e-8)))
+    def _hi(self, q): return np.minimum(q, self.c0_)   # the score falls in y only up to the point prediction
 
     def predict_interval(self, m, # (n,) point predictions of T (e.g. predicted median survival) for new patients
                          X=None, # (n, d) their covariates (covariate-aware censoring)
                         )->tuple:
         "`(lo, hi)` arrays: the interval for min(T, c0) of each new patient."
-        lo = self.predict(m, X=X)   # checks the inputs; the lower end, clipped to [0, c0]
-        m = np.asarray(m, float); eta = self.eta(m, None if X is None else np.asarray(X, float))
+        lo = self.predict(m, X=X)   # checks the inputs; the lower end (exact under covariate-aware censoring), clipped to [0, c0]
+        m = np.asarray(m, float)
+        # upper end: above m the score and the weight both grow with y, so the set need not be an interval; the weight at c0
+        # (its largest) gives a superset, hence a valid, slightly conservative upper end
+        eta = self.eta_ if self.cens_ is None else self._eta_at(np.minimum(1 / np.maximum(self.cens_.survival(np.full(len(m), self.c0_), np.asarray(X, float)), 1e-12), self.max_weight))
         return lo, np.minimum(m * np.exp(eta), self.c0_)   # eta = inf (too few calibration patients): the whole range [0, c0]
 
 # %% ../nbs/13_conformal.ipynb #a58c0f22
