@@ -19,7 +19,7 @@ from .diffusion import cohort_slide_bags
 # %% auto #0
 __all__ = ['GRADE_MODELS', 'PATHGEN_ARMS', 'survival_eval', 'cli_survival_eval', 'bulk_expression', 'ridge_fitter',
            'pathgen_eval', 'pathgen_experiment', 'diffusion_generator', 'diffusion_fitter', 'demo_heads',
-           'cli_pathgen_eval']
+           'cli_pathgen_eval', 'pathgen_table', 'plot_pathgen_arms']
 
 # %% ../../nbs/43_exp_heads.ipynb #97594f43
 #| export
@@ -571,3 +571,39 @@ def cli_pathgen_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
     print(f"real -> generated minus slide only (C-index): {d['estimate']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] ({'above zero' if d['above_zero'] else 'not above zero'})")
     print(f"wrote {a.out}")
     return 0
+
+# %% ../../nbs/43_exp_heads.ipynb #a9ab148c
+def pathgen_table(result:dict, # Output of `pathgen_eval`
+                 )->pd.DataFrame:
+    "One row per arm of `pathgen_eval`: C-index and grade balanced accuracy with their bootstrap 95% intervals, grade AUC/QWK, conformal coverage and set size."
+    rows = {}
+    for arm, v in result['arms'].items():
+        (clo, chi), (blo, bhi) = v['cindex_ci'], v['grade_balanced_accuracy_ci']
+        rows[arm] = dict(cindex=v['cindex'], cindex_low=clo, cindex_high=chi, grade_bacc=v['grade_balanced_accuracy'], grade_bacc_low=blo, grade_bacc_high=bhi,
+                         grade_auc=v['grade_macro_auc'], grade_qwk=v['grade_qwk'], grade_coverage=v['grade_coverage'], grade_set_size=v['grade_set_size'],
+                         survival_coverage=v['survival_coverage'])
+    return pd.DataFrame(rows).T.rename_axis('arm').astype(float)
+
+def plot_pathgen_arms(result:dict, # Output of `pathgen_eval`
+                      *,
+                      title:str='', # Figure title (default: the paired difference)
+                     ):
+    "C-index and grade balanced accuracy of every arm with bootstrap 95% intervals, slide only marked; returns the Figure."
+    import matplotlib.pyplot as plt
+    t = pathgen_table(result).iloc[::-1]; y = np.arange(len(t))
+    fig, axs = plt.subplots(1, 2, figsize=(10, 0.45*len(t) + 1.4), sharey=True)
+    for ax, (m, name) in zip(axs, (('cindex', 'C-index'), ('grade_bacc', 'grade balanced accuracy'))):
+        v, lo, hi = t[m].to_numpy(), t[f'{m}_low'].to_numpy(), t[f'{m}_high'].to_numpy()
+        ok = ~np.isnan(lo)
+        ax.errorbar(v[ok], y[ok], xerr=np.abs(np.vstack([v - lo, hi - v])[:, ok]), fmt='o', color='k', capsize=3)
+        ax.plot(v[~ok], y[~ok], 'o', color='k')
+        hl = [a in ('real -> generated',) for a in t.index]
+        ax.plot(v[hl], y[hl], 'o', color='tab:red', ms=8, zorder=3)
+        if 'slide only' in t.index: ax.axvline(t.loc['slide only', m], color='tab:blue', ls='--', lw=1, label='slide only')
+        ax.set_xlabel(name); ax.grid(axis='x', alpha=0.3)
+    axs[0].set_yticks(y, t.index); axs[0].legend(loc='lower right', fontsize=8)
+    d = result.get('difference')
+    if not title and d: title = f"real -> generated minus slide only (C-index): {d['estimate']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
+    fig.suptitle(title, fontsize=10); fig.tight_layout()
+    return fig
+
