@@ -375,6 +375,8 @@ class SurvivalLPB:
         j = np.searchsorted(self.cumw_, (1 - self.alpha) * (self.cumw_[-1] + wt) - 1e-12)
         return np.where(j < len(self.scores_), self.scores_[np.minimum(j, len(self.scores_) - 1)], np.inf)
 
+    def _weight(self, g): return np.minimum(1 / np.maximum(g, 1e-12), self.max_weight)   # a new patient's weight from P(C >= y | x), clipped as in calibration
+
     def _hi(self, q): return np.full(len(q), self.c0_)   # the score decreases in y on (0, hi]
 
     def _lower(self, q, # (n,) predictions of new patients
@@ -386,7 +388,7 @@ class SurvivalLPB:
         # conformal set when s(q, y) <= eta(w(x, y)). On (0, hi] the score falls and the weight rises as y grows, so the set is an
         # interval [L, hi] and L is found by bisection. (Reading the weight at one plug-in y instead can fall far below 1 - alpha.)
         S = self.cens_.survival_fn(X); hi = np.maximum(self._hi(q), 1e-6); lo = np.full(len(q), 1e-8)
-        ok = lambda y: self._s(q, y) <= self._eta_at(np.minimum(1 / np.maximum(S(y), 1e-12), self.max_weight))
+        ok = lambda y: self._s(q, y) <= self._eta_at(self._weight(S(y)))
         a, b = np.log(lo), np.log(hi); ok_lo, ok_hi = ok(lo), ok(hi)
         for _ in range(iters):
             m = (a + b) / 2; good = ok(np.exp(m)); a, b = np.where(good, a, m), np.where(good, m, b)
@@ -479,7 +481,7 @@ class SurvivalInterval(SurvivalLPB):
         m = np.asarray(m, float)
         # upper end: above m the score and the weight both grow with y, so the set need not be an interval; the weight at c0
         # (its largest) gives a superset, hence a valid, slightly conservative upper end
-        eta = self.eta_ if self.cens_ is None else self._eta_at(np.minimum(1 / np.maximum(self.cens_.survival(np.full(len(m), self.c0_), np.asarray(X, float)), 1e-12), self.max_weight))
+        eta = self.eta_ if self.cens_ is None else self._eta_at(self._weight(self.cens_.survival(np.full(len(m), self.c0_), np.asarray(X, float))))
         return lo, np.minimum(m * np.exp(eta), self.c0_)   # eta = inf (too few calibration patients): the whole range [0, c0]
 
 # %% ../nbs/13_conformal.ipynb #a58c0f22

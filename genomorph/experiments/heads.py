@@ -576,6 +576,8 @@ def cli_pathgen_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
 def pathgen_table(result:dict, # Output of `pathgen_eval`
                  )->pd.DataFrame:
     "One row per arm of `pathgen_eval`: C-index and grade balanced accuracy with their bootstrap 95% intervals, grade AUC/QWK, conformal coverage and set size."
+    if not isinstance(result, dict) or not isinstance(result.get('arms'), dict):
+        raise GenomorphError("not a pathgen_eval result (no 'arms')", fix="pass the dict pathgen_eval returns, or the JSON `genomorph pathgen-eval` writes, read with json.load")
     rows = {}
     for arm, v in result['arms'].items():
         (clo, chi), (blo, bhi) = v['cindex_ci'], v['grade_balanced_accuracy_ci']
@@ -597,7 +599,7 @@ def plot_pathgen_arms(result:dict, # Output of `pathgen_eval`
         ok = ~np.isnan(lo)
         ax.errorbar(v[ok], y[ok], xerr=np.abs(np.vstack([v - lo, hi - v])[:, ok]), fmt='o', color='k', capsize=3)
         ax.plot(v[~ok], y[~ok], 'o', color='k')
-        hl = [a in ('real -> generated',) for a in t.index]
+        hl = t.index == 'real -> generated'   # PathGen's arm
         ax.plot(v[hl], y[hl], 'o', color='tab:red', ms=8, zorder=3)
         if 'slide only' in t.index: ax.axvline(t.loc['slide only', m], color='tab:blue', ls='--', lw=1, label='slide only')
         ax.set_xlabel(name); ax.grid(axis='x', alpha=0.3)
