@@ -7,8 +7,8 @@
   nbtools.py docs-assert     module pages show every exported name and docstring; every tutorial and model page has a figure;
                              no stored output is an error; the Quarto config renders stored outputs (never re-executes)
   nbtools.py execute [REGEX] run notebooks top to bottom in place, keeping their outputs (slow/cuda cells too with
-                             GENOMORPH_EXEC_FLAGS=slow,cuda; GENOMORPH_EXEC_WORKERS=2 runs two at once); prints each
-                             notebook's time against its budget
+                             GENOMORPH_EXEC_FLAGS=slow,cuda; one flagged cell by its id with GENOMORPH_EXEC_CELLS=ID[,ID];
+                             GENOMORPH_EXEC_WORKERS=2 runs two at once); prints each notebook's time against its budget
   nbtools.py screenshot      headless Chromium screenshot of _docs_check/index.html
 """
 import sys, os, re, json, time, shutil, subprocess, tempfile, filecmp, importlib, html as _html
@@ -197,7 +197,7 @@ def cmd_docs():
 
 # ---------------------------------------------------------------- execute notebooks in place (`make execute`)
 MODEL_PAGES = ('10_spot', '11_diffusion', '12_heads', '13_conformal', '17_clip', '18_gan', '19_imagediffusion')   # each must show a figure
-FIGURE_PAGES = MODEL_PAGES + ('00a_jobs', '01_synth', '02_datasets', '03_wsi', '04_pp', '04a_tiling', '05_features', '05a_encoders', '06_metrics', '07_data', '08_layers', '09_model', '15_imagemetrics', '16_imagegen_base', '41_exp_spot', '42_exp_diffusion', '43_exp_heads', '45_exp_slides', '46_exp_apply')   # module pages whose figures must not silently disappear
+FIGURE_PAGES = MODEL_PAGES + ('00a_jobs', '01_synth', '02_datasets', '03_wsi', '04_pp', '04a_tiling', '05_features', '05a_encoders', '06_metrics', '07_data', '08_layers', '09_model', '15_imagemetrics', '16_imagegen_base', '41_exp_spot', '42_exp_diffusion', '43_exp_heads', '45_exp_slides', '46_exp_apply', '50_cli')   # module pages whose figures must not silently disappear
 EXEC_BUDGET_S = {'tutorials/decisions': 2400, '43_exp_heads': 1500, 'tutorials/spot_regression': 1500, 'tutorials/real_data': 900, 'tutorials/image_generation': 2400}   # the rest: EXEC_DEFAULT_S
 EXEC_DEFAULT_S = 600
 
@@ -220,11 +220,12 @@ def exec_one(path, flags=()):
     path = Path(path).absolute(); nb = read_nb(path); flags = set(flags)
     os.chdir(path.parent); os.environ['MPLBACKEND'] = 'Agg'
     sh = CaptureShell(); stamp = f"(ran on {_machine()}, {time.strftime('%Y-%m-%d')})"
+    ids = {i for i in os.environ.get('GENOMORPH_EXEC_CELLS', '').split(',') if i}   # flagged cells to run although their flag is not given
     for c in nb.cells:
         if c.cell_type != 'code' or not c.source.strip(): continue
         fl = _cell_flags(c.source)
         if re.search(r'^#\|\s*eval:\s*false', c.source, re.M): continue
-        if any(f in fl and f not in flags for f in ('slow', 'cuda')): continue   # keeps the outputs of its last run
+        if any(f in fl and f not in flags for f in ('slow', 'cuda')) and c.get('id') not in ids: continue   # keeps the outputs of its last run
         sh.cell(c)
         if fl & {'slow', 'cuda'}: c.outputs.append({'output_type': 'stream', 'name': 'stdout', 'text': [stamp + '\n']})
         err = [o for o in c.outputs if o.get('output_type') == 'error']

@@ -117,7 +117,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
     n_grades = len(labels) if len(labels) > 1 else 0
     ids = df.index.to_numpy(str)
     notes = set()
-    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_size', 'heads_bacc', 'gmix', 'ncal')}
+    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_n', 'gcls_size', 'heads_bacc', 'gmix', 'ncal')}
     for f in range(folds):
         sp = split_groups(ids, n_folds=folds, fold=f, valid_frac=0.2, seed=seed)
         te = sp == 'test'; rest = np.flatnonzero(sp != 'test')
@@ -203,6 +203,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             gk = GradeConformal(alpha, 'lac', mondrian='class').fit(g_ca[okc], grade[cal][okc])   # class-conditional: coverage for every grade
             tk = set_coverage(gk.predict_sets(g_te[okt]), grade[te][okt], groups=np.asarray(labels, object)[grade[te][okt]])
             per['gcls'].append(tk['coverage'].drop('all').to_dict()); per['gcls_size'].append(float(tk.loc['all', 'set_size']))
+            per['gcls_n'].append(dict(zip(labels, np.bincount(grade[cal][okc], minlength=n_grades).tolist())))   # calibration cases of each class
             msg += (f"; grade bacc {gm['balanced_accuracy']:.3f} (heads alone {per['heads_bacc'][-1]:.3f}, weight {wg:.2f}; baseline {bm['balanced_accuracy']:.3f}), coverage {per['gcov'][-1]:.3f}, set size {per['gsize'][-1]:.2f} "
                     f"(baseline {per['base_gcov'][-1]:.3f} / {per['base_gsize'][-1]:.2f}; PCA(50)+LR bacc {per['pca50_bacc'][-1]:.3f}, set size {per['pca50_gsize'][-1]:.2f}); class-conditional: " + ', '.join(f"{k} {v:.2f}" for k, v in per['gcls'][-1].items()))
         log(msg)
@@ -221,6 +222,8 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             'grade_temperature': mean('gT'), 'grade_coverage_untempered': mean('gcov_raw'), 'grade_set_size_untempered': mean('gsize_raw'),
             'survival_interval_coverage': mean('sint'), 'survival_interval_median_width': mean('sint_w'),
             'grade_class_coverage': {k: float(np.mean([d.get(k, np.nan) for d in per['gcls']])) for k in (per['gcls'][0] if per['gcls'] else {})},
+            'grade_class_coverage_se': {k: float(np.nanstd([d.get(k, np.nan) for d in per['gcls']], ddof=1)/np.sqrt(len(per['gcls']))) if len(per['gcls']) > 1 else None for k in (per['gcls'][0] if per['gcls'] else {})},
+            'grade_class_n_calibration': {k: float(np.mean([d[k] for d in per['gcls_n']])) for k in (per['gcls_n'][0] if per['gcls_n'] else {})},
             'grade_class_set_size': mean('gcls_size'), 'grade_model': GRADE_MODELS[grade_model] if n_grades > 1 else None,
             'grade_heads_balanced_accuracy': mean('heads_bacc'), 'grade_ensemble_weight': mean('gmix'), 'baseline': 'standardise -> PCA(k) + covariates -> penalised Cox / balanced logistic regression, k and penalty chosen on the validation cases'}
 
