@@ -17,10 +17,10 @@ from ..gan import VAEModel, GANModel, gan_generate
 from ..imagediffusion import TileDiffusionModel
 
 # %% auto #0
-__all__ = ['FIDELITY_MODELS', 'DIFFUSION_CONDITIONS', 'PRESETS', 'handcrafted_extractor', 'prepare_imagegen', 'SpotFidelity',
-           'fidelity_predictor', 'gan_epoch_selector', 'degraded_real', 'feature_distances', 'evaluate_imagegen',
-           'image_grid', 'interpolation_strip', 'cluster_panels', 'save_figures', 'cli_imagegen_eval', 'bench_imagegen',
-           'bench_summary', 'demo_imagegen']
+__all__ = ['FIDELITY_MODELS', 'GEN_ARMS', 'DIFFUSION_CONDITIONS', 'PRESETS', 'handcrafted_extractor', 'prepare_imagegen',
+           'SpotFidelity', 'fidelity_predictor', 'within_group_permutation', 'gan_epoch_selector', 'degraded_real',
+           'feature_distances', 'evaluate_imagegen', 'image_grid', 'interpolation_strip', 'cluster_panels',
+           'save_figures', 'cli_imagegen_eval', 'bench_imagegen', 'bench_summary', 'demo_imagegen']
 
 # %% ../../nbs/44_exp_imagegen.ipynb #0e48ff6f
 def handcrafted_extractor():
@@ -69,7 +69,8 @@ def prepare_imagegen(adata, # Spots: raw counts in `X` or `layers['counts']`, `o
     comp = np.asarray(a.obsm[Key.obsm.composition], np.float32) if Key.obsm.composition in a.obsm else None
     labels = a.obs['cell_type'].astype(str).values if 'cell_type' in a.obs else clusters.astype(str)
     return SimpleNamespace(images=x, expr=E, genes=genes, split=split, clusters=clusters, composition=comp, labels=labels,
-                           patient=a.obs[Key.obs.patient_id].astype(str).values, size=size, stain=stain)
+                           patient=a.obs[Key.obs.patient_id].astype(str).values, size=size, stain=stain,
+                           section=a.obs[Key.obs.library_id if Key.obs.library_id in a.obs else Key.obs.patient_id].astype(str).values)
 
 # %% ../../nbs/44_exp_imagegen.ipynb #74710479
 FIDELITY_MODELS = ('spot', 'ridge')  # kinds of `fidelity_predictor` (and `evaluate_imagegen(fidelity_model=...)`)
@@ -142,6 +143,20 @@ def _describe_fidelity(p)->dict:
         return dict(kind='ridge', alpha=p.alpha, features=f,
                     description=f'ridge on frozen {f} features (penalty {p.alpha:g}), trained on real tiles of training patients')
     return dict(kind='custom', description=type(p).__name__)
+
+# %% ../../nbs/44_exp_imagegen.ipynb #c44ctlx
+GEN_ARMS = ('conditional', 'shuffled', 'shuffled_within_section', 'unconditional')   # how `evaluate_imagegen` generates for the test spots
+
+def within_group_permutation(groups, # Group of each row, e.g. the section of each test spot
+                             seed:int=0, # Permutation seed
+                            )->np.ndarray:
+    "Indices that shuffle rows only among the rows of the same group: `x[idx]` gives every row the value of another row of its group."
+    g = np.asarray(groups)
+    if g.ndim != 1: raise GenomorphError(f"groups has shape {g.shape}, expected one group per row", fix="pass a 1-d array, e.g. adata.obs['library_id'].values")
+    idx, rng = np.arange(len(g)), np.random.default_rng(seed)
+    for k in np.unique(g):
+        m = np.flatnonzero(g == k); idx[m] = m[rng.permutation(len(m))]
+    return idx
 
 # %% ../../nbs/44_exp_imagegen.ipynb #6c97aa7f
 _FIT_KEYS = ('lr', 'wd', 'n_crit', 'lambda_gp', 'lambda_match')   # training options of the generators' `fit`; the other settings build the model
@@ -294,6 +309,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
     real = {'expression_fidelity': expression_fidelity(probe.predict(X[te]), E[te])}
     if cprobe is not None: real['composition'] = composition_recovery(cprobe.predict(X[te]), D.composition[te])
     perm = np.random.default_rng(seed).permutation(int(te.sum()))
+    perm_w = within_group_permutation(D.section[te], seed)   # conditions shuffled among the spots of the same section
     res = {'generators': {}, 'images_per_s': {}, 'real': real, 'clip': ret, 'clip_top1': ret['expression_to_image_top1'], 'fidelity_model': _describe_fidelity(probe)}
     state = SimpleNamespace(data=D, clip=clip, extractor=ext, probe=probe, samples={}, vae=None)
     def trained_vae():   # one β-VAE of the training expression, shared by the GAN and a VAE-conditioned diffusion model
@@ -310,7 +326,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
         tm['diffusion_train'] = time.perf_counter() - t1
         samp = lambda c=None, n=None: dm.generate(c, n, steps=ddim_steps, guidance=guidance, seed=seed)
         g_c, dt = _timed(lambda: samp(ce[te]))
-        g = {'conditional': g_c, 'shuffled': samp(ce[te][perm]), 'unconditional': samp(n=int(te.sum()))}
+        g = {'conditional': g_c, 'shuffled': samp(ce[te][perm]), 'shuffled_within_section': samp(ce[te][perm_w]), 'unconditional': samp(n=int(te.sum()))}
         res['images_per_s']['diffusion'] = len(g_c) / dt
         res['generators']['diffusion'] = {k: _scores(v, D, te, ext, f_real, probe, cprobe, min_size) for k, v in g.items()}
         state.diffusion, state.diffusion_cond, state.samples['diffusion'] = dm, ce, g
@@ -327,7 +343,8 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
         gu = GANModel(size, **m_kw).fit(X[fit], va, epochs=ep['gan'], **run, **f_kw)   # unconditional: no condition to score epochs with, so its last epoch
         if gan_select: res['selection'] = {'gan': {k: gm.config['training'][k] for k in ('select', 'selected_epoch', 'selected_value')} | {'epochs': ep['gan']}}
         g_c, dt = _timed(lambda: gm.generate(z[te], seed=seed))
-        g = {'conditional': g_c, 'shuffled': gm.generate(z[te][perm], seed=seed), 'unconditional': gu.generate(n=int(te.sum()), seed=seed)}
+        g = {'conditional': g_c, 'shuffled': gm.generate(z[te][perm], seed=seed), 'shuffled_within_section': gm.generate(z[te][perm_w], seed=seed),
+             'unconditional': gu.generate(n=int(te.sum()), seed=seed)}
         res['images_per_s']['gan'] = len(g_c) / dt
         res['generators']['gan'] = {k: _scores(v, D, te, ext, f_real, probe, cprobe, min_size) for k, v in g.items()}
         state.gan, state.gan_uncond, state.vae, state.gan_cond, state.samples['gan'] = gm, gu, vae, z, g
@@ -347,18 +364,18 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
     if fd_encoder is not None: spaces[f'fd_{fd_encoder[0]}'] = encoder_features(fd_encoder[0], fd_encoder[1])
     other = np.flatnonzero(D.split == 'train'); other = other[np.random.default_rng(seed).permutation(len(other))[:int(te.sum())]]
     base_sets = {'blurred_real': degraded_real(X[te], 'blurred'), 'noised_real': degraded_real(X[te], 'noised', seed), 'other_patients_real': X[other]}
-    gen_sets = {k: state.samples[main][k] for k in ('conditional', 'shuffled', 'unconditional')}
+    gen_sets = {k: state.samples[main][k] for k in GEN_ARMS}
     dist = feature_distances(X[te], {**gen_sets, **base_sets}, spaces, min_samples={'fid_inception': INCEPTION_MIN_SAMPLES, 'fd_inception_torchvision': INCEPTION_MIN_SAMPLES},
                              clusters=D.clusters[te], min_size=min_size)
     res['tile_px'], res['extractor'] = size, getattr(ext, 'name', type(ext).__name__)
     res['fd'] = {k: ({g: v[g] for g in gen_sets} | {kk: v[kk] for kk in ('extractor', 'n_real')} if 'skipped' not in v else v) for k, v in dist.items()}
     res['baselines'] = {b: {'fd': {k: v[b] for k, v in dist.items() if 'skipped' not in v}, 'expression_fidelity': expression_fidelity(probe.predict(t), E[te])}
                         for b, t in base_sets.items()}
-    for k in ('fid', 'kid', 'fid_global'): res[k] = {v: G[v][k] for v in ('conditional', 'unconditional', 'shuffled')}
+    for k in ('fid', 'kid', 'fid_global'): res[k] = {v: G[v][k] for v in GEN_ARMS}
     res['expression_fidelity'] = {'generated': G['conditional']['expression_fidelity'], 'real': real['expression_fidelity'],
-                                  'shuffled': G['shuffled']['expression_fidelity'], 'unconditional': G['unconditional']['expression_fidelity']}
+                                  **{v: G[v]['expression_fidelity'] for v in GEN_ARMS[1:]}}
     if cprobe is not None: res['composition'] = {'generated': G['conditional']['composition'], 'real': real['composition'],
-                                                 'shuffled': G['shuffled']['composition'], 'unconditional': G['unconditional']['composition']}
+                                                 **{v: G[v]['composition'] for v in GEN_ARMS[1:]}}
     if utility:
         tr = np.flatnonzero(D.split == 'train')[:160]
         if main == 'diffusion': gen_tr = state.diffusion.generate(state.diffusion_cond[tr], steps=ddim_steps, guidance=guidance, seed=seed + 1)
@@ -543,7 +560,7 @@ def bench_summary(res:dict, # Results of `evaluate_imagegen`
         raise GenomorphError("res is not a result of evaluate_imagegen", fix="pass the first value that evaluate_imagegen returns")
     keep = ('tile_px', 'extractor', 'fd', 'expression_fidelity', 'baselines', 'fid', 'kid', 'fid_global', 'composition', 'clip_top1', 'images_per_s', 'utility', 'selection', 'seconds')
     out = {k: res[k] for k in keep if k in res}
-    if 'gan' in res['generators']: out['gan'] = {k: res['generators']['gan'][k] for k in ('conditional', 'unconditional', 'shuffled')}
+    if 'gan' in res['generators']: out['gan'] = {k: res['generators']['gan'][k] for k in GEN_ARMS}
     out['device'] = res['device']
     return json.loads(json.dumps(out, default=float))
 
