@@ -490,7 +490,7 @@ def save_figures(res:dict, # Results of `evaluate_imagegen` (reads the DDIM step
 
 def cli_imagegen_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
                      ):
-    "genomorph imagegen-eval: train CLIP, diffusion and GAN generators on a cohort and write conditional/unconditional/shuffled metrics as JSON."
+    "genomorph imagegen-eval: train CLIP, diffusion and GAN generators on a cohort and write conditional, shuffled (across spots and within sections) and unconditional metrics as JSON."
     p = argparse.ArgumentParser(prog='genomorph imagegen-eval', description=cli_imagegen_eval.__doc__.split(': ', 1)[1],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     src = p.add_mutually_exclusive_group()
