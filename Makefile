@@ -31,8 +31,8 @@ docs-check: docs  ## docs + page assertions + a headless Chromium screenshot of 
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || true; }
 	$(BIN)/python .ci/nbtools.py screenshot
 
-execute: $(STAMP)  ## re-run every notebook in place, keeping outputs (ONLY=regex; GENOMORPH_EXEC_FLAGS=slow,cuda runs flagged cells too; GENOMORPH_EXEC_CELLS=ID,... only those flagged cells)
-	$(BIN)/python .ci/nbtools.py execute $(ONLY)
+execute: $(STAMP)  ## re-run every notebook in place, keeping outputs (ONLY=regex; GENOMORPH_EXEC_FLAGS=slow,cuda runs flagged cells too; GENOMORPH_EXEC_CELLS=ID,... also those flagged cells, by id)
+	$(BIN)/python .ci/nbtools.py execute "$(ONLY)"
 
 readme: $(STAMP)  ## README.md from nbs/index.ipynb
 	$(BIN)/python .ci/nbtools.py readme

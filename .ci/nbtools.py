@@ -7,7 +7,7 @@
   nbtools.py docs-assert     module pages show every exported name and docstring; every tutorial and model page has a figure;
                              no stored output is an error; the Quarto config renders stored outputs (never re-executes)
   nbtools.py execute [REGEX] run notebooks top to bottom in place, keeping their outputs (slow/cuda cells too with
-                             GENOMORPH_EXEC_FLAGS=slow,cuda; one flagged cell by its id with GENOMORPH_EXEC_CELLS=ID[,ID];
+                             GENOMORPH_EXEC_FLAGS=slow,cuda; flagged cells by id too with GENOMORPH_EXEC_CELLS=ID[,ID];
                              GENOMORPH_EXEC_WORKERS=2 runs two at once); prints each notebook's time against its budget
   nbtools.py screenshot      headless Chromium screenshot of _docs_check/index.html
 """
@@ -219,13 +219,18 @@ def exec_one(path, flags=()):
     from execnb.shell import CaptureShell
     path = Path(path).absolute(); nb = read_nb(path); flags = set(flags)
     os.chdir(path.parent); os.environ['MPLBACKEND'] = 'Agg'
+    shared = os.environ.get('GENOMORPH_SHARED')
+    if shared and Path(shared).is_absolute(): os.environ['GENOMORPH_SHARED'] = os.path.relpath(shared, path.parent)   # stored outputs show paths relative to the notebook, not to this machine
     sh = CaptureShell(); stamp = f"(ran on {_machine()}, {time.strftime('%Y-%m-%d')})"
     ids = {i for i in os.environ.get('GENOMORPH_EXEC_CELLS', '').split(',') if i}   # flagged cells to run although their flag is not given
+    flagged = {c.get('id') for c in nb.cells if c.cell_type == 'code' and _cell_flags(c.source) & {'slow', 'cuda'}}
+    if ids and not ids & flagged: print(f"note: {path.name} has no slow/cuda cell with id {', '.join(sorted(ids))}; only its other cells run", file=sys.stderr)
     for c in nb.cells:
         if c.cell_type != 'code' or not c.source.strip(): continue
         fl = _cell_flags(c.source)
         if re.search(r'^#\|\s*eval:\s*false', c.source, re.M): continue
         if any(f in fl and f not in flags for f in ('slow', 'cuda')) and c.get('id') not in ids: continue   # keeps the outputs of its last run
+        c.outputs = []   # execnb keeps the old outputs of a cell whose new run prints nothing
         sh.cell(c)
         if fl & {'slow', 'cuda'}: c.outputs.append({'output_type': 'stream', 'name': 'stdout', 'text': [stamp + '\n']})
         err = [o for o in c.outputs if o.get('output_type') == 'error']
@@ -266,6 +271,7 @@ def cmd_execute(only=None):
         try:
             r = subprocess.run([sys.executable, __file__, '_exec', str(p), *flags], capture_output=True, text=True, timeout=3 * budget)
             ok, why = r.returncode == 0, (r.stderr or r.stdout)[-800:]
+            if ok: why = '\n'.join(l for l in r.stderr.splitlines() if l.startswith('note: '))
         except subprocess.TimeoutExpired: ok, why = False, f'killed after {3 * budget} s'
         return rel, ok, why, time.perf_counter() - t0, budget
     bad = 0
@@ -273,7 +279,7 @@ def cmd_execute(only=None):
     with ThreadPoolExecutor(workers) as ex:
         for rel, ok, why, dt, budget in ex.map(one, nbs):
             bad += not ok
-            print(f"{'ok  ' if ok else 'FAIL'} {rel}: {dt:.0f} s (budget {budget} s){'  OVER BUDGET' if dt > budget else ''}" + ('' if ok else '\n     ' + why.replace('\n', '\n     ')), flush=True)
+            print(f"{'ok  ' if ok else 'FAIL'} {rel}: {dt:.0f} s (budget {budget} s){'  OVER BUDGET' if dt > budget else ''}" + ('\n     ' + why.replace('\n', '\n     ') if why else ''), flush=True)
     subprocess.run([str(Path(sys.executable).parent/'nbdev_clean')], cwd=ROOT)
     return 1 if bad else 0
 

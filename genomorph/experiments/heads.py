@@ -85,6 +85,17 @@ def _mix_weight(p_a, p_b, y, n_classes, grid=(1., .75, .5, .25, 0.)):
 GRADE_MODELS = {'ensemble': 'co-attention heads averaged with the tuned PCA + logistic-regression baseline, weight chosen per fold on the validation cases (class-balanced log loss)',
                 'heads': 'co-attention heads alone'}
 
+def _class_summary(cov:list, ncal:list, labels:list, alpha:float)->dict:
+    "Per grade class over folds: mean coverage and its standard error over the folds that tested the class, calibration cases, and the class-conditional ceiling."
+    out = {'coverage': {}, 'coverage_se': {}, 'n_calibration': {}, 'coverage_ceiling': {}}
+    for k in [k for k in labels if any(k in d for d in cov)]:   # classes tested in at least one fold, in grade order
+        v = np.array([d[k] for d in cov if k in d and np.isfinite(d[k])], float); n = np.array([d.get(k, 0) for d in ncal], float)
+        out['coverage'][k] = float(v.mean()) if len(v) else None
+        out['coverage_se'][k] = float(v.std(ddof=1)/np.sqrt(len(v))) if len(v) > 1 else None
+        out['n_calibration'][k] = float(n.mean())
+        out['coverage_ceiling'][k] = float(np.mean(np.minimum(1., 1 - alpha + 1/(n + 1))))   # per fold: class-conditional split conformal covers at most this on average
+    return out
+
 def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.zip`)
                   clinical=None, # SurvPath clinical CSV with grades (optional)
                   *,
@@ -221,9 +232,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             'pca50_lr_grade_set_size_tempered': mean('pca50_gsize_t'), 'baseline_grade_set_size_tempered': mean('base_gsize_t'),
             'grade_temperature': mean('gT'), 'grade_coverage_untempered': mean('gcov_raw'), 'grade_set_size_untempered': mean('gsize_raw'),
             'survival_interval_coverage': mean('sint'), 'survival_interval_median_width': mean('sint_w'),
-            'grade_class_coverage': {k: float(np.mean([d.get(k, np.nan) for d in per['gcls']])) for k in (per['gcls'][0] if per['gcls'] else {})},
-            'grade_class_coverage_se': {k: float(np.nanstd([d.get(k, np.nan) for d in per['gcls']], ddof=1)/np.sqrt(len(per['gcls']))) if len(per['gcls']) > 1 else None for k in (per['gcls'][0] if per['gcls'] else {})},
-            'grade_class_n_calibration': {k: float(np.mean([d[k] for d in per['gcls_n']])) for k in (per['gcls_n'][0] if per['gcls_n'] else {})},
+            **{f'grade_class_{k}': v for k, v in _class_summary(per['gcls'], per['gcls_n'], labels, alpha).items()},
             'grade_class_set_size': mean('gcls_size'), 'grade_model': GRADE_MODELS[grade_model] if n_grades > 1 else None,
             'grade_heads_balanced_accuracy': mean('heads_bacc'), 'grade_ensemble_weight': mean('gmix'), 'baseline': 'standardise -> PCA(k) + covariates -> penalised Cox / balanced logistic regression, k and penalty chosen on the validation cases'}
 
