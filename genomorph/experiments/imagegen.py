@@ -70,7 +70,7 @@ def prepare_imagegen(adata, # Spots: raw counts in `X` or `layers['counts']`, `o
     labels = a.obs['cell_type'].astype(str).values if 'cell_type' in a.obs else clusters.astype(str)
     return SimpleNamespace(images=x, expr=E, genes=genes, split=split, clusters=clusters, composition=comp, labels=labels,
                            patient=a.obs[Key.obs.patient_id].astype(str).values, size=size, stain=stain,
-                           section=a.obs[Key.obs.library_id if Key.obs.library_id in a.obs else Key.obs.patient_id].astype(str).values)
+                           section=a.obs[sk := Key.obs.library_id if Key.obs.library_id in a.obs else Key.obs.patient_id].astype(str).values, section_key=sk)
 
 # %% ../../nbs/44_exp_imagegen.ipynb #74710479
 FIDELITY_MODELS = ('spot', 'ridge')  # kinds of `fidelity_predictor` (and `evaluate_imagegen(fidelity_model=...)`)
@@ -386,7 +386,8 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
     res['settings'] = dict(size=size, n_genes=n_genes, n_clusters=n_clusters, epochs=ep, guidance=guidance, ddim_steps=ddim_steps, diffusion_condition=diffusion_condition, bs=bs, seed=seed,
                            n_train=int((D.split == 'train').sum()), n_valid=int((D.split == 'valid').sum()), n_test=int(te.sum()),
                            extractor=getattr(ext, 'name', type(ext).__name__), fidelity_predictor=res['fidelity_model']['description'],
-                           fid='mean over expression clusters (intra-cluster FID) on test patients', gan_select=gan_select)
+                           fid='mean over expression clusters (intra-cluster FID) on test patients', gan_select=gan_select,
+                           shuffled_within=f"obs['{D.section_key}']")
     res['seconds'] = time.perf_counter() - t0
     res['timing'] = tm
     return res, state
