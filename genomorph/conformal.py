@@ -334,11 +334,14 @@ class SurvivalLPB:
                  score:str='log', # 'log' (multiplicative) or 'diff' (additive)
                  censoring='km', # Censoring model of the weights: 'km' (marginal Kaplan-Meier), 'cox' (Cox model of C given `X`), or a fitted `CoxCensoring`
                  max_weight:float=20., # Weights are clipped at this value (1 / P(C >= t | x) explodes where censoring is heavy)
+                 randomize:bool=False, # Smoothed conformal: the new patient's own mass counts with a uniform random fraction, so coverage is 1 - alpha on average instead of at least 1 - alpha (small calibration sets over-cover less)
+                 seed:int=0, # Seed of those uniform draws (`randomize`): the same patients get the same bounds
                 ):
         if score not in ('log', 'diff'): raise GenomorphError(f"unknown score {score!r}", fix="use 'log' or 'diff'")
         if not (censoring in ('km', 'cox') or isinstance(censoring, CoxCensoring)): raise GenomorphError(f"censoring={censoring!r}", fix="use 'km', 'cox' or a CoxCensoring")
         if not max_weight >= 1: raise GenomorphError(f"max_weight={max_weight} must be >= 1", fix="pass e.g. max_weight=20")
         self.alpha, self.c0, self.score, self.censoring, self.max_weight = _check_alpha(alpha), c0, score, censoring, float(max_weight)
+        self.randomize, self.seed = bool(randomize), seed
 
     def _s(self, q, t):
         return np.log(np.maximum(q, 1e-8)) - np.log(np.maximum(t, 1e-8)) if self.score == 'log' else q - t
@@ -367,13 +370,20 @@ class SurvivalLPB:
         s = self._s(q, target); keep = w > 0; o = np.argsort(s[keep])
         self.scores_, self.cumw_ = s[keep][o], np.cumsum(w[keep][o])
         self.c0_, self.eta_ = c0, weighted_quantile(s, w, alpha=self.alpha)
+        self.wbar_ = float(np.mean(w[keep]))   # the marginal model's test weight (as `weighted_quantile`)
         self.n_used_ = int(keep.sum())
         return self
 
-    def _eta_at(self, wt): # (n,) test weights
-        "Weighted conformal quantile of the calibration scores with each new patient's mass `wt` at +inf."
-        j = np.searchsorted(self.cumw_, (1 - self.alpha) * (self.cumw_[-1] + wt) - 1e-12)
-        return np.where(j < len(self.scores_), self.scores_[np.minimum(j, len(self.scores_) - 1)], np.inf)
+    def _eta_at(self, wt, # (n,) test weights
+                u=None, # (n,) uniform draws of the smoothed test (`randomize`); None: the new patient's whole mass (deterministic)
+               ):
+        "Weighted conformal quantile of the calibration scores with each new patient's mass `wt` at +inf (a fraction `u` of it, smoothed)."
+        # a score s is accepted when the calibration mass below it is < (1 - alpha) W + (u - alpha) wt; u = 1 is the usual quantile
+        # with the test mass at +inf, a uniform u makes the conformal p-value exactly uniform (coverage 1 - alpha on average)
+        thr = (1 - self.alpha) * self.cumw_[-1] + ((1. if u is None else u) - self.alpha) * wt
+        j = np.searchsorted(self.cumw_, thr - 1e-12)
+        eta = np.where(j < len(self.scores_), self.scores_[np.minimum(j, len(self.scores_) - 1)], np.inf)
+        return np.where(thr > 0, eta, -np.inf)   # no mass left to accept: the set is empty
 
     def _weight(self, g): return np.minimum(1 / np.maximum(g, 1e-12), self.max_weight)   # a new patient's weight from P(C >= y | x), clipped as in calibration
 
@@ -382,13 +392,17 @@ class SurvivalLPB:
     def _lower(self, q, # (n,) predictions of new patients
                X, # (n, d) their covariates
                iters:int=50, # Bisection steps in log y
+               u=None, # (n,) uniform draws of the smoothed test (`randomize`), or None
               )->np.ndarray:
         "Exact covariate-aware bound: the smallest y in (0, hi] that the weighted conformal test accepts when the patient's weight is 1 / P(C >= y | x)."
         # the weight of a new patient depends on its unknown target y = min(T, c0) (Tibshirani et al. 2019, weights of (x, y)): y is in the
         # conformal set when s(q, y) <= eta(w(x, y)). On (0, hi] the score falls and the weight rises as y grows, so the set is an
         # interval [L, hi] and L is found by bisection. (Reading the weight at one plug-in y instead can fall far below 1 - alpha.)
         S = self.cens_.survival_fn(X); hi = np.maximum(self._hi(q), 1e-6); lo = np.full(len(q), 1e-8)
-        ok = lambda y: self._s(q, y) <= self._eta_at(self._weight(S(y)))
+        # smoothed test with u < alpha: the accepted mass then shrinks as the weight grows, so the set need not be an interval; the
+        # smallest weight (at y -> 0) gives the largest quantile, hence an interval that contains the set (valid, slightly wider)
+        w_lo = self._weight(S(lo)); small = np.zeros(len(q), bool) if u is None else u < self.alpha
+        ok = lambda y: self._s(q, y) <= self._eta_at(np.where(small, w_lo, self._weight(S(y))), u)
         a, b = np.log(lo), np.log(hi); ok_lo, ok_hi = ok(lo), ok(hi)
         for _ in range(iters):
             m = (a + b) / 2; good = ok(np.exp(m)); a, b = np.where(good, a, m), np.where(good, m, b)
@@ -398,9 +412,11 @@ class SurvivalLPB:
             X=None, # (n, d) their covariates (covariate-aware censoring: each patient's own test weight)
            )->np.ndarray:
         "The conformal quantile of the scores for each new patient (one value for all under the marginal model)."
-        if self.cens_ is None or X is None: return np.asarray(self.eta_)
-        q = np.asarray(q, float); L = self._lower(q, np.asarray(X, float))
+        if self.cens_ is None or X is None: return np.asarray(self.eta_) if not self.randomize or q is None else self._eta_at(np.full(len(q), self.wbar_), self._draws(len(q)))
+        q = np.asarray(q, float); L = self._lower(q, np.asarray(X, float), u=self._draws(len(q)))
         return np.where(L > 0, self._s(q, np.maximum(L, 1e-300)), np.inf)
+
+    def _draws(self, n:int): return np.random.default_rng(self.seed).uniform(size=n) if self.randomize else None
 
     def predict(self, q, # (n,) predicted low quantile of T for new patients
                 X=None, # (n, d) their covariates (used by the covariate-aware censoring model)
@@ -409,8 +425,11 @@ class SurvivalLPB:
         if not hasattr(self, 'eta_'): raise GenomorphError("SurvivalLPB is not calibrated", fix="call .fit(...) first")
         q = check_array(q, 'q', ndim=1).astype(float)
         if self.cens_ is not None and X is None: raise GenomorphError("this bound was calibrated with a covariate-aware censoring model", fix="pass X= (the new patients' covariates)")
-        if self.cens_ is not None: L = self._lower(q, check_array(X, 'X', ndim=2, shape=(len(q), None)).astype(float))
-        else: L = q*np.exp(-self.eta_) if self.score == 'log' else q - self.eta_
+        u = self._draws(len(q))
+        if self.cens_ is not None: L = self._lower(q, check_array(X, 'X', ndim=2, shape=(len(q), None)).astype(float), u=u)
+        else:
+            eta = self.eta_ if u is None else self._eta_at(np.full(len(q), self.wbar_), u)
+            L = q*np.exp(-eta) if self.score == 'log' else q - eta
         return np.clip(np.nan_to_num(L, nan=0., neginf=0.), 0, self.c0_)
 
 # %% ../nbs/13_conformal.ipynb #b99441d8
@@ -468,7 +487,7 @@ class SurvivalInterval(SurvivalLPB):
                  censoring='km', # 'km', 'cox' (Cox model of C given `X`) or a fitted `CoxCensoring`, as `SurvivalLPB`
                  max_weight:float=20., # Weights are clipped at this value
                 ):
-        super().__init__(alpha, c0, 'log', censoring, max_weight)
+        super().__init__(alpha, c0, 'log', censoring, max_weight)   # deterministic (no `randomize`): the upper end's superset argument needs the whole test mass
 
     def _s(self, q, t): return np.abs(np.log(np.maximum(q, 1e-8)) - np.log(np.maximum(t, 1e-8)))
     def _hi(self, q): return np.minimum(q, self.c0_)   # the score falls in y only up to the point prediction

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_spot.ipynb #99787de4
 from __future__ import annotations
-import math, warnings
+import math, warnings, copy
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -33,10 +33,10 @@ __all__ = ['MIN_COUNTS', 'SPOT_MODELS', 'IMAGE_MODELS', 'VIEW_MODELS', 'TCGN_PRE
            'GraphCoEmbed', 'TCGNEncoder', 'tcgn_settings', 'GeneDMLLite', 'kmeans_torch', 'DMLCallback',
            'NeighbourContext', 'grid_neighbors', 'GlobalView', 'MultiViewNet', 'GeneDMLNet', 'ViewLossCallback',
            'soft_contrastive', 'MultiDMLCallback', 'EncodedContext', 'patches_to_input', 'embed_patches',
-           'smooth_predictions', 'SpotData', 'spot_dls', 'GeneMSE', 'valid_pcc', 'build_spot_model', 'probe_learner',
-           'tcgn_learner', 'tcgn_lite_learner', 'triplex_learner', 'genedml_learner', 'genedml_lite_learner',
-           'context_learner', 'select_spots', 'carve_valid', 'rank_genes', 'measured_genes', 'spot_panel',
-           'SpotRegressor', 'fit_spot', 'predict_spot']
+           'ConcatEncoder', 'SeedEnsemble', 'smooth_predictions', 'SpotData', 'spot_dls', 'GeneMSE', 'valid_pcc',
+           'build_spot_model', 'probe_learner', 'tcgn_learner', 'tcgn_lite_learner', 'triplex_learner',
+           'genedml_learner', 'genedml_lite_learner', 'context_learner', 'select_spots', 'carve_valid', 'rank_genes',
+           'measured_genes', 'spot_panel', 'SpotRegressor', 'fit_spot', 'combine_spot', 'predict_spot']
 
 # %% ../nbs/10_spot.ipynb #5faa8551
 MIN_COUNTS = 100  # spots with fewer UMIs are left out of training and scoring (counted)
@@ -734,6 +734,33 @@ def embed_patches(encoder:nn.Module, # Image encoder returning (B, d) embeddings
         for i in range(0, len(x), bs): out.append(encoder(patches_to_input(x[i:i + bs]).to(dev)).float().cpu())
     return torch.cat(out).numpy()
 
+# %% ../nbs/10_spot.ipynb #e5ens0cd
+class ConcatEncoder(nn.Module):
+    "Image encoders side by side: the spot embedding is their embeddings concatenated."
+    def __init__(self, encoders:list, # Encoders returning (B, d_i) embeddings
+                ):
+        super().__init__(); self.encs = nn.ModuleList(encoders)
+    def forward(self, x): return torch.cat([e(x) for e in self.encs], 1)
+
+class SeedEnsemble(nn.Module):
+    "One spot model trained with several seeds: the prediction is the members' mean (a deep ensemble)."
+    def __init__(self, members:list, # Networks of one architecture, same inputs and outputs
+                ):
+        super().__init__()
+        if len(members) < 2: raise GenomorphError(f"a seed ensemble of {len(members)} member", fix="pass two networks or more")
+        self.members = nn.ModuleList(members)
+    def forward(self, *xs): return torch.stack([m(*xs) for m in self.members]).mean(0)
+    @property
+    def encoder(self)->ConcatEncoder:
+        "The members' image encoders, concatenated (what a feature model over this ensemble as its `backbone=` reads)."
+        if not all(hasattr(m, 'encoder') for m in self.members): raise GenomorphError("the members of this ensemble have no image encoder", fix="use an ensemble of image models ('tcgn_lite', 'tcgn', end-to-end 'genedml_lite') as a backbone")
+        return ConcatEncoder([m.encoder for m in self.members])
+    def attach_sections(self, x, coords, libs):
+        "Give every member that has a global view the sections (see `MultiViewNet.attach_sections`)."
+        for m in self.members:
+            if hasattr(m, 'attach_sections'): m.attach_sections(x, coords, libs)
+
+
 # %% ../nbs/10_spot.ipynb #e34a4eb8
 def smooth_predictions(pred, # Predictions (n_spots, n_genes)
                        coords, # Spot centres (n_spots, 2)
@@ -835,10 +862,15 @@ def build_spot_model(arch:str, # One of `SPOT_MODELS`
                      depths:tuple|None=None, # TCGN stage depths (override the preset)
                      grid:int=5, # Three-view models: neighbour grid side
                      max_global:int=1024, # Three-view models: most section tokens of the global view
+                     n_seeds:int=1, # Members of a seed ensemble (`SeedEnsemble`, the mean of `n_seeds` such networks)
                      **kw, # Training-only settings are ignored here
                     )->nn.Module: # The untrained network
     "Build the `nn.Module` of a spot model from its settings (used for training and for loading saved models)."
     if arch not in SPOT_MODELS: raise GenomorphError(f"unknown spot model {arch!r}", fix=f"choose one of {list(SPOT_MODELS)}")
+    if n_seeds > 1:
+        one = dict(d_in=d_in, img_size=img_size, dim=dim, depth=depth, heads=heads, k=k, hidden=hidden, proj_dim=proj_dim, p=p, n_pcs=n_pcs, end_to_end=end_to_end,
+                   backbone=backbone, preset=preset, view_depth=view_depth, dims=dims, depths=depths, grid=grid, max_global=max_global)
+        return SeedEnsemble([build_spot_model(arch, n_genes, **one) for _ in range(n_seeds)])
     if arch == 'genedml' and end_to_end: raise GenomorphError("model 'genedml' reads frozen encoder features, not patches", fix="use model='genedml_lite' with end_to_end=True to train on patches")
     feat = arch in ('probe', 'context') + VIEW_MODELS or (arch == 'genedml_lite' and not end_to_end)
     if feat and not d_in: raise GenomorphError(f"model {arch!r} reads features but d_in={d_in}", fix="pass d_in, the feature dimension")
@@ -1161,7 +1193,7 @@ class SpotRegressor(GenomorphModel):
             progress:bool=True, # fastai progress bar and epoch table
             checkpoint=None, # Resumable checkpoint file written after every epoch
             resume:bool=False, # Continue from `checkpoint` when it exists
-            **options, # patience, smooth ('auto' or a weight), warm_start, augment, wd, loss weights (w_inst, tau, ...), backbone, backbone_kw
+            **options, # patience, smooth ('auto' or a weight), warm_start, augment, wd, loss weights (w_inst, tau, ...), backbone, backbone_kw, n_seeds (a seed ensemble)
            ):
         "Train on `train` with early stopping and every choice made on `valid`; returns self."
         a, p, tr, va = _concat_sets(train, valid)
@@ -1205,11 +1237,14 @@ def _fit_spot(adata, patches, tr, va, *,
               model:str='context', genes:list|None=None, n_genes:int=250, encoder:str='handcrafted', feature_px:int|None=112,
               crop='auto', min_counts:int=MIN_COUNTS, target_sum:float=1e4, patch_um:float|None=None, epochs:int|None=None, bs:int|None=None,
               lr:float|None=None, patience:int=10, smooth=0., warm_start:bool=True, seed:int=0, checkpoint=None, resume:bool=False,
-              device=None, progress:bool=False, **kwargs)->SpotRegressor:
+              device=None, progress:bool=False, n_seeds:int=1, **kwargs)->SpotRegressor:
     "The one training path of the spot models: `tr` is the training mask, `va` the validation mask (`None`: carved from `tr`)."
     if model not in SPOT_MODELS: raise GenomorphError(f"unknown spot model {model!r}", fix=f"choose one of {list(SPOT_MODELS)}")
     args = dict(genes=genes, n_genes=n_genes, encoder=encoder, feature_px=feature_px, crop=crop, min_counts=min_counts, target_sum=target_sum, patch_um=patch_um,
                 epochs=epochs, bs=bs, lr=lr, patience=patience, warm_start=warm_start, seed=seed, resume=resume, device=device, progress=progress)
+    if isinstance(n_seeds, bool) or not (isinstance(n_seeds, (int, np.integer)) and n_seeds >= 1):
+        raise GenomorphError(f"n_seeds={n_seeds!r}", fix="pass a whole number >= 1: how many models, trained with seeds seed, seed+1, ..., are averaged")
+    if n_seeds > 1: return _fit_ensemble(adata, patches, tr, va, model, int(n_seeds), smooth, checkpoint, args, kwargs)
     if model == 'context' and 'radius' not in kwargs and 'n_neighbors' not in kwargs: kwargs = {**kwargs, 'radius': 'auto'}   # the default: chosen on validation
     if kwargs.get('radius') == 'auto':   # neighbourhood chosen on validation: one ring (8 within 1.6 pitches) or two (24 within 2.9)
         if model != 'context': raise GenomorphError(f"radius='auto' with model={model!r}", fix="the neighbourhood is a setting of model='context'")
@@ -1359,6 +1394,59 @@ def _choose_smooth(reg:SpotRegressor, adata, patches, va, va_ok, grid=SMOOTH_GRI
     scores = {float(a): score(a) for a in grid}
     best = max(scores, key=scores.get)
     reg.config.update(smooth=best, valid_score=scores[best], **({'smooth_valid_pcc': scores} if len(grid) > 1 else {}))
+
+# %% ../nbs/10_spot.ipynb #e5ens1cd
+def combine_spot(models:list, # Trained `SpotRegressor`s of one model with one panel, scalers and inputs (e.g. trained with different seeds)
+                )->SpotRegressor: # One model whose prediction is the members' mean; saved, loaded and applied like any other
+    "A seed ensemble of trained spot models (`SeedEnsemble`): one `SpotRegressor` predicting the mean of `models`."
+    models = list(models)
+    if len(models) < 2 or not all(isinstance(m, SpotRegressor) for m in models):
+        raise GenomorphError(f"combine_spot needs two trained SpotRegressors or more, got {[type(m).__name__ for m in models]}", fix="pass a list of models from fit_spot or SpotRegressor.load")
+    for m in models: m._require_trained('be combined')
+    c0 = models[0].config
+    if c0['input'] == 'encoded':
+        raise GenomorphError("these models read a frozen image backbone", fix="average the backbone instead: fit_spot(..., backbone_kw=dict(n_seeds=K)), or combine the image models and pass the result as backbone=")
+    if any(m.config['model_kwargs'].get('n_seeds', 1) > 1 for m in models): raise GenomorphError("one of these models is an ensemble already", fix="combine the single models")
+    same = ('arch', 'input', 'encoder', 'feature_px', 'crop', 'patch_size', 'img_size', 'n_neighbors', 'radius', 'genes', 'y_mean', 'y_std', 'target_sum', 'd_in', 'model_kwargs')
+    for i, m in enumerate(models[1:], 1):
+        diff = [k for k in same if m.config.get(k) != c0.get(k)]
+        if diff: raise GenomorphError(f"model {i} differs from model 0 in {diff}", fix="combine models of one architecture trained on the same panel and inputs (fit_spot(..., n_seeds=K) trains such members)")
+    if len({str(m.device) for m in models}) > 1: raise GenomorphError(f"the models are on {sorted({str(m.device) for m in models})}", fix="move them to one device first (model.to(device))")
+    cfg = copy.deepcopy(c0)
+    cfg['model_kwargs'] = {**c0['model_kwargs'], 'n_seeds': len(models)}
+    cfg['members'] = [{k: m.config.get(k) for k in ('seed', 'valid_pcc', 'best_epoch', 'epochs_run', 'train_sections', 'valid_sections')} for m in models]
+    smooths = {m.config.get('smooth', 0.) for m in models}
+    cfg.update(seeds=[m.config.get('seed') for m in models], epochs_run=int(sum(m.config.get('epochs_run', 0) for m in models)), best_epoch=None, valid_pcc=None,
+               smooth=smooths.pop() if len(smooths) == 1 else 0.)   # the members' common smoothing, else none (pass smooth= to predict)
+    for k in ('valid_score', 'smooth_valid_pcc'): cfg.pop(k, None)
+    cfg['training'] = {**c0.get('training', {}), 'seed': cfg['seeds'], 'n_seeds': len(models)}
+    reg = SpotRegressor._from(SeedEnsemble([m.net for m in models]), cfg); reg.tracker = None
+    return reg
+
+def _fit_ensemble(adata, patches, tr, va, model:str, n_seeds:int, smooth, checkpoint, args:dict, kwargs:dict)->SpotRegressor:
+    "`_fit_spot(..., n_seeds=K)`: K members (seeds seed, seed+1, ...) on one panel and one set of validation spots, combined; smoothing chosen on the ensemble."
+    if kwargs.get('backbone') is not None:
+        raise GenomorphError(f"n_seeds={n_seeds} with backbone=", fix="average the image backbone instead: backbone_kw=dict(n_seeds=K) (what spot-eval --seeds does), or pass a trained ensemble as backbone=")
+    if not (smooth == 'auto' or (isinstance(smooth, (int, float)) and 0 <= smooth <= 1)):
+        raise GenomorphError(f"smooth={smooth!r}", fix="pass a weight in [0, 1] or 'auto' (chosen on the validation spots)")
+    kwargs = {k: v for k, v in kwargs.items() if k != '_score'}
+    tr = np.asarray(tr, bool)
+    va = carve_valid(adata, tr, seed=args['seed']) if va is None else np.asarray(va, bool)   # one validation set for every member
+    members = []
+    for j in range(n_seeds):
+        ck = None if checkpoint is None else Path(f'{checkpoint}.seed{j}')
+        members.append(_fit_spot(adata, patches, tr, va, model=model, smooth=0., checkpoint=ck, **{**args, 'seed': args['seed'] + j}, **kwargs))
+        if j == 0 and 'radius_valid_pcc' in members[0].config:   # the context model's neighbourhood: chosen by the first member, kept for all
+            kwargs = {**kwargs, 'radius': members[0].config['radius'], 'n_neighbors': members[0].config['n_neighbors']}
+    reg = combine_spot(members)
+    if 'radius_valid_pcc' in members[0].config: reg.config['radius_valid_pcc'] = members[0].config['radius_valid_pcc']
+    va_ok = va & (spot_totals(adata) >= args['min_counts'])
+    sub = adata[va].copy(); ok = va_ok[va]
+    pv = reg.predict(sub, None if patches is None else np.asarray(patches)[va], smooth=0.)
+    reg.config['valid_pcc'] = _mean_pcc(spot_targets(sub, reg.genes, target_sum=reg.config['target_sum'])[ok], pv[ok])   # the ensemble's, as its members'
+    _choose_smooth(reg, adata, patches, va, va_ok, SMOOTH_GRID if smooth == 'auto' else (float(smooth),))
+    return reg
+
 
 # %% ../nbs/10_spot.ipynb #6406f5a7
 def predict_spot(adata, # AnnData of the spots to predict (no expression needed)

@@ -49,12 +49,17 @@ def _baseline_(tr, va, te, X, C, time, event, grade, n_grades, seed=0):
         return lambda idx: np.c_[pca.transform(X[idx]), C[idx]]
     def cox(fit_idx, pred_idx, k, pen):
         D = design(fit_idx, k); df = pd.DataFrame(D(fit_idx)); df['T'], df['E'] = time[fit_idx], event[fit_idx]
-        m = CoxPHFitter(penalizer=pen).fit(df, 'T', 'E')
-        return m.predict_partial_hazard(pd.DataFrame(D(pred_idx))).to_numpy()
+        try: m = CoxPHFitter(penalizer=pen).fit(df, 'T', 'E')
+        except Exception: return np.full(len(pred_idx), np.nan)   # no convergence (few cases, many components): not a candidate
+        return m.predict_log_partial_hazard(pd.DataFrame(D(pred_idx))).to_numpy()   # log scale: no overflow to inf (the C-index reads the order only)
     grid = [(k, p) for k in (4, 8, 16, 32) for p in (0.01, 0.1, 1.0)]
-    best = max(grid, key=lambda kp: concordance_index(time[va], cox(tr, va, *kp), event[va], safe=True))
+    score = {kp: (lambda r: concordance_index(time[va], r, event[va], safe=True) if np.isfinite(r).all() else np.nan)(cox(tr, va, *kp)) for kp in grid}
     trva = np.r_[tr, va]
-    res = {'risk': cox(trva, te, *best), 'cox_params': best}
+    for best in sorted(grid, key=lambda kp: -np.nan_to_num(score[kp], nan=-1.)):   # the best on validation (first of ties) whose refit is finite
+        risk = cox(trva, te, *best)
+        if np.isfinite(risk).all(): break
+    else: raise GenomorphError("the PCA + Cox baseline did not converge with any of its settings", fix="use more cases (e.g. a larger --max-cases)")
+    res = {'risk': risk, 'cox_params': best}
     if n_grades > 1:
         def lr(fit_idx, pred_idx, k, Cr):
             fit_idx = fit_idx[grade[fit_idx] >= 0]; D = design(fit_idx, k)
@@ -128,7 +133,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
     n_grades = len(labels) if len(labels) > 1 else 0
     ids = df.index.to_numpy(str)
     notes = set()
-    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_n', 'gcls_size', 'heads_bacc', 'gmix', 'ncal')}
+    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_n', 'gcls_size', 'heads_bacc', 'gmix', 'ncal', 'scov_rand', 'smed_rand')}
     for f in range(folds):
         sp = split_groups(ids, n_folds=folds, fold=f, valid_frac=0.2, seed=seed)
         te = sp == 'test'; rest = np.flatnonzero(sp != 'test')
@@ -178,6 +183,10 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
         per['scov'].append(float(lpb_coverage(L, time[te], event[te], c0=lpb.c0_, G=G_te).loc['all', 'coverage']))
         per['scov_km'].append(float(lpb_coverage(Lm, time[te], event[te], c0=lpb.c0_, G=G_te).loc['all', 'coverage']))
         per['smed'].append(float(np.median(L))); per['smed_km'].append(float(np.median(Lm)))
+        # the smoothed bound (the same censoring model and c0; the new patient's mass enters with a uniform fraction): coverage 1 - alpha on average
+        lpb_r = SurvivalLPB(alpha, c0=lpb.c0_, censoring=lpb.cens_ if lpb.cens_ is not None else 'km', randomize=True, seed=seed + f).fit(qc, time[cal], event[cal], X=Cx[cal])
+        Lr = lpb_r.predict(qt, X=Cx[ti] if lpb.cens_ is not None else None)
+        per['scov_rand'].append(float(lpb_coverage(Lr, time[te], event[te], c0=lpb.c0_, G=G_te).loc['all', 'coverage'])); per['smed_rand'].append(float(np.median(Lr)))
         # two-sided interval around the predicted median survival (PathGen's absolute-residual interval, censoring-aware)
         si = SurvivalInterval(alpha, c0=lpb.c0_, censoring=lpb.cens_ if lpb.cens_ is not None else 'km').fit(survival_quantile(p_ca['surv'], edges, 0.5), time[cal], event[cal], X=Cx[cal])
         lo, hi = si.predict_interval(survival_quantile(p_te['surv'], edges, 0.5), X=Cx[ti] if lpb.cens_ is not None else None)
@@ -227,6 +236,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             'censoring_model': ('cox on covariates' + (f' ({"; ".join(sorted(notes))} in some folds)' if notes else '')) if C.shape[1] else 'kaplan-meier', 'survival_coverage_marginal': mean('scov_km'), 'survival_coverage_marginal_se': se('scov_km'), 'n_calibration': float(np.mean(per['ncal'])),
             'survival_coverage_ceiling': float(np.mean([1 - alpha + 1/(n + 1) for n in per['ncal']])),   # split conformal covers at most 1 - alpha + 1/(n_cal + 1) on average (no ties, no censoring)
             'survival_median_bound': mean('smed'), 'survival_median_bound_marginal': mean('smed_km'),
+            'survival_coverage_smoothed': mean('scov_rand'), 'survival_coverage_smoothed_se': se('scov_rand'), 'survival_median_bound_smoothed': mean('smed_rand'),
             'baseline_grade_coverage': mean('base_gcov'), 'baseline_grade_set_size': mean('base_gsize'),
             'pca50_lr_grade_balanced_accuracy': mean('pca50_bacc'), 'pca50_lr_grade_coverage': mean('pca50_gcov'), 'pca50_lr_grade_set_size': mean('pca50_gsize'),
             'pca50_lr_grade_set_size_tempered': mean('pca50_gsize_t'), 'baseline_grade_set_size_tempered': mean('base_gsize_t'),

@@ -11,11 +11,11 @@ import pandas as pd
 import anndata as ad
 import torch
 from ..core import GenomorphError, Key, check_array, check_adata, save_json, save_csv, save_figure, check_writable
-from ..spot import MIN_COUNTS, SPOT_MODELS, BACKBONE_MODELS, RINGS, fit_spot, predict_spot, spot_targets, spot_totals, spot_panel, select_spots
+from ..spot import MIN_COUNTS, SPOT_MODELS, BACKBONE_MODELS, RINGS, fit_spot, combine_spot, predict_spot, spot_targets, spot_totals, spot_panel, select_spots
 
 # %% auto #0
 __all__ = ['evaluate_spots', 'leave_one_out', 'run_protocol', 'spot_eval', 'plot_spatial_prediction', 'plot_pcc_vs_mean',
-           'bench_spot', 'pick_genes', 'demo_spot', 'load_her2st_patches', 'cli_spot_eval']
+           'bench_spot', 'pick_genes', 'demo_spot', 'seeds_kw', 'load_her2st_patches', 'cli_spot_eval']
 
 # %% ../../nbs/41_exp_spot.ipynb #0e97961f
 def evaluate_spots(adata, # AnnData of raw counts with obs['library_id']
@@ -160,6 +160,9 @@ def spot_eval(adata, # AnnData of raw counts (all train and test sections)
                'gene_universe': 'genes measured in every training section' if any(str(k).startswith('measured_') for k in adata.var) else 'all genes of the AnnData',
                'n_parameters': int(sum(q.numel() for q in reg.net.parameters())),
                'seed': seed, 'genomorph_version': __version__}
+    nb_ = (c.get('model_kwargs', {}).get('backbone') or {}).get('n_seeds', 1)
+    choices['n_seeds'] = c.get('model_kwargs', {}).get('n_seeds', 1) * nb_   # a seed ensemble of the model, or of its image backbone
+    choices['ensembled'] = 'backbone' if nb_ > 1 else 'model' if choices['n_seeds'] > 1 else None
     res = {'model': model, 'runtime_s': round(time.perf_counter() - t0, 2), 'sections': secs, 'choices': choices}
     return (res, table, reg) if return_model else (res, table)
 
@@ -224,8 +227,10 @@ def _oracle_pcc(s, genes, hvg, heg)->float:
     return evaluate_spots(s, vis, genes=genes, hvg=hvg, heg=heg)['mean']['pcc_mean']
 
 def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under two minutes)
+               n_seeds:int=3, # Members of the seed-ensemble rows (`tcgn_lite_ens<K>`, `context_ens<K>`)
               )->dict:
-    "Every spot model on the synthetic default cohort: mean PCC, fraction of the oracle, training and inference spots/s (and bf16 inference on a GPU)."
+    "Every spot model on the synthetic default cohort, and seed ensembles: mean PCC, fraction of the oracle, training and inference spots/s (and bf16 inference on a GPU)."
+    if not (isinstance(n_seeds, int) and n_seeds >= 2): raise GenomorphError(f"n_seeds={n_seeds!r}", fix="pass 2 or more: the members of the ensemble rows")
     from genomorph.synth import make_cohort
     from genomorph.core import default_device
     dev = torch.device(default_device())
@@ -239,25 +244,34 @@ def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under t
     # frozen backbone; its training time and epochs count in each of their rows too
     order = [m for m in SPOT_MODELS if m not in BACKBONE_MODELS] + [m for m in SPOT_MODELS if m in BACKBONE_MODELS]
     out, oracle, trained, fit_s = {}, None, {}, {}
-    for m in order:
+    # seed ensembles (`combine_spot`): TCGN lite with seeds 0..K-1 (seed 0 is the row above), and the context model over that ensemble as backbone
+    ens = {f'tcgn_lite_ens{n_seeds}': 'tcgn_lite', f'context_ens{n_seeds}': 'context'}
+    for m in order + list(ens):
         t0 = time.perf_counter()
-        bb = {'backbone': trained['tcgn_lite']} if m in BACKBONE_MODELS else {}
-        reg = trained[m] = fit_spot(s, P, model=m, n_genes=300, seed=0, device=dev, **eps[m], **bb)
-        t_fit = fit_s[m] = time.perf_counter() - t0 + (fit_s['tcgn_lite'] if bb else 0.)
+        if m == f'tcgn_lite_ens{n_seeds}':
+            more = [fit_spot(s, P, model='tcgn_lite', n_genes=300, seed=k, device=dev, **eps['tcgn_lite']) for k in range(1, n_seeds)]
+            reg = trained[m] = combine_spot([trained['tcgn_lite']] + more); bbm = None
+            t_fit = fit_s[m] = time.perf_counter() - t0 + fit_s['tcgn_lite']
+        else:
+            src = ens.get(m, m); bbm = f'tcgn_lite_ens{n_seeds}' if m in ens else 'tcgn_lite'
+            bb = {'backbone': trained[bbm]} if src in BACKBONE_MODELS else {}
+            reg = trained[m] = fit_spot(s, P, model=src, n_genes=300, seed=0, device=dev, **eps[src], **bb)
+            t_fit = fit_s[m] = time.perf_counter() - t0 + (fit_s[bbm] if bb else 0.)
         st = s[te].copy(); Pt = P[te]
         t0 = time.perf_counter(); pred = reg.predict(st, Pt, bf16=False); t_inf = time.perf_counter() - t0
         ev = evaluate_spots(st, pred, genes=reg.genes, test=np.ones(st.n_obs, bool), hvg=reg.config['hvg50'], heg=reg.config['heg50'])
         if oracle is None: oracle = _oracle_pcc(st, reg.genes, reg.config['hvg50'], reg.config['heg50'])
-        n_seen = reg.config['n_train'] * (max(reg.config['epochs_run'], 1) + (trained['tcgn_lite'].config['epochs_run'] if bb else 0))
+        bbr = reg.config.get('backbone') and trained[bbm]
+        n_seen = reg.config['n_train'] * (max(reg.config['epochs_run'], 1) + (bbr.config['epochs_run'] if bbr else 0))
         out[m] = {'pcc_mean': round(ev['mean']['pcc_mean'], 4), 'oracle_fraction': round(ev['mean']['pcc_mean'] / oracle, 4),
                   'train_spots_per_s': round(n_seen / t_fit, 1), 'infer_spots_per_s': round(len(st) / t_inf, 1),
                   'n_parameters': int(sum(q_.numel() for q_ in reg.net.parameters())), 'epochs_run': reg.config['epochs_run'],
-                  'best_epoch': reg.config.get('best_epoch'), 'backbone': 'tcgn_lite' if bb else None}
+                  'best_epoch': reg.config.get('best_epoch'), 'backbone': bbm if bbr else None, 'n_seeds': n_seeds if m in ens else 1}
         if dev.type == 'cuda':   # mixed-precision inference: throughput, and the score of the bf16 predictions
             t0 = time.perf_counter(); pb = reg.predict(st, Pt, bf16=True); t_b = time.perf_counter() - t0
             eb = evaluate_spots(st, pb, genes=reg.genes, test=np.ones(st.n_obs, bool), hvg=reg.config['hvg50'], heg=reg.config['heg50'])
             out[m].update(infer_spots_per_s_bf16=round(len(st) / t_b, 1), pcc_mean_bf16=round(eb['mean']['pcc_mean'], 4))
-    return {'oracle_pcc': round(oracle, 4), 'device': str(dev), 'models': {m: out[m] for m in SPOT_MODELS}}
+    return {'oracle_pcc': round(oracle, 4), 'device': str(dev), 'models': {m: out[m] for m in list(SPOT_MODELS) + list(ens)}}
 
 # %% ../../nbs/41_exp_spot.ipynb #4e1dd0d2
 def pick_genes(table:pd.DataFrame, # Per-gene table from `evaluate_spots`
@@ -305,6 +319,17 @@ def demo_spot(out, # Output directory
     return {**res, 'files': [str(f) for f in files]}
 
 # %% ../../nbs/41_exp_spot.ipynb #e28c4377
+def seeds_kw(model:str, # The `--model` of spot-eval / spot-train
+             seeds:int, # `--seeds`: models averaged
+             kw:dict, # The `fit_spot` keywords built from the other options
+            )->dict:
+    "`fit_spot` keywords for `--seeds K`: the image model is an ensemble itself; a feature model averages its image backbone (`backbone_kw`)."
+    if isinstance(seeds, bool) or not (isinstance(seeds, int) and seeds >= 1): raise GenomorphError(f"--seeds {seeds!r}", fix="pass a whole number >= 1")
+    if seeds == 1: return kw
+    if model == 'probe': raise GenomorphError("--seeds with --model probe", fix="the probe is a closed-form ridge fit, the same for every seed: drop --seeds")
+    if 'backbone' in kw: return {**kw, 'backbone_kw': {**kw.get('backbone_kw', {}), 'n_seeds': seeds}}
+    return {**kw, 'n_seeds': seeds}
+
 def load_her2st_patches(root, # her2st root (ST-cnts/, ST-spotfiles/, ST-imgs/)
                         sections:list, # Section names to read
                         *,
@@ -340,6 +365,7 @@ def cli_spot_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
     p.add_argument('--smooth', default='auto', help="spatial smoothing weight of the model's predictions in [0, 1] (0 = off), or 'auto': chosen among 0, 0.25, 0.5, 0.75 on the validation section (default: %(default)s)")
     p.add_argument('--preset', choices=['cpu', 'paper'], default='cpu', help="model width: 'cpu' (small, trains on a CPU) or 'paper' (the published sizes for GPUs: TCGN on CMT-S at 224 px, TRIPLEX-style and Gene-DML with 512-wide tokens and 3 layers per view) (default: %(default)s)")
     p.add_argument('--backbone', default='tcgn_lite', choices=['tcgn_lite', 'tcgn', 'genedml_lite', 'none'], help="feature models (context, triplex, genedml): image model trained first on the same sections, whose frozen encoder's spot embedding joins the features ('none': features only) (default: %(default)s)")
+    p.add_argument('--seeds', type=int, default=1, metavar='K', help="seed ensemble: K models trained with seeds --seed, --seed+1, ... and averaged: the image model itself, or the image backbone of a feature model (default: %(default)s, no ensemble)")
     p.add_argument('--rings', default='auto', choices=['auto', '1', '2'], help="neighbourhood of the context model: one ring of spots, two, or 'auto': the one with the better validation PCC (default: %(default)s)")
     p.add_argument('--patch-um', type=float, default=100., help="patch side in µm (default: %(default)s, the ST spot diameter)")
     p.add_argument('--patch-px', type=int, default=112, help="patch side in pixels (default: %(default)s)")
@@ -383,6 +409,7 @@ def cli_spot_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
     if a.preset != 'cpu': fit_kw.update(preset=a.preset, backbone_kw={'preset': a.preset} if a.model in BACKBONE_MODELS and a.backbone == 'tcgn' else {})
     if a.epochs and 'backbone' in fit_kw: fit_kw['backbone_kw'] = {**fit_kw.get('backbone_kw', {}), 'epochs': a.epochs}   # --epochs caps the image stage too
     if enc['encoder'] != 'handcrafted': fit_kw.update(encoder=enc['encoder'], feature_px=None)
+    fit_kw = seeds_kw(a.model, a.seeds, fit_kw)
     if a.protocol != 'split':
         if a.save_model: raise GenomorphError("--save-model with --protocol loso/lopo: there is one model per fold", fix="use --protocol split to save a model, or genomorph spot-train")
         by = 'section' if a.protocol == 'loso' else 'patient'
