@@ -335,7 +335,7 @@ class SurvivalLPB:
                  censoring='km', # Censoring model of the weights: 'km' (marginal Kaplan-Meier), 'cox' (Cox model of C given `X`), or a fitted `CoxCensoring`
                  max_weight:float=20., # Weights are clipped at this value (1 / P(C >= t | x) explodes where censoring is heavy)
                  randomize:bool=False, # Smoothed conformal: the new patient's own mass counts with a uniform random fraction, so coverage is 1 - alpha on average instead of at least 1 - alpha (small calibration sets over-cover less)
-                 seed:int=0, # Seed of those uniform draws (`randomize`): the same patients get the same bounds
+                 seed:int=0, # Seed of those uniform draws (`randomize`): one per patient, in the order of the call (predict a cohort in one call; the same call gives the same bounds)
                 ):
         if score not in ('log', 'diff'): raise GenomorphError(f"unknown score {score!r}", fix="use 'log' or 'diff'")
         if not (censoring in ('km', 'cox') or isinstance(censoring, CoxCensoring)): raise GenomorphError(f"censoring={censoring!r}", fix="use 'km', 'cox' or a CoxCensoring")
@@ -412,7 +412,8 @@ class SurvivalLPB:
             X=None, # (n, d) their covariates (covariate-aware censoring: each patient's own test weight)
            )->np.ndarray:
         "The conformal quantile of the scores for each new patient (one value for all under the marginal model)."
-        if self.cens_ is None or X is None: return np.asarray(self.eta_) if not self.randomize or q is None else self._eta_at(np.full(len(q), self.wbar_), self._draws(len(q)))
+        if self.randomize and q is None: raise GenomorphError("a smoothed bound has one quantile per patient", fix="pass q= (the new patients' predictions)")
+        if self.cens_ is None or X is None: return np.asarray(self.eta_) if not self.randomize else self._eta_at(np.full(len(q), self.wbar_), self._draws(len(q)))
         q = np.asarray(q, float); L = self._lower(q, np.asarray(X, float), u=self._draws(len(q)))
         return np.where(L > 0, self._s(q, np.maximum(L, 1e-300)), np.inf)
 

@@ -1261,6 +1261,8 @@ def _fit_spot(adata, patches, tr, va, *,
     epochs, bs = epochs or kw.pop('epochs', 30), bs or kw.pop('bs', 64)
     kw.pop('epochs', None); kw.pop('bs', None); augment = kw.pop('augment', False); n_nb = kw.pop('n_neighbors', 24)
     radius = kw.pop('radius', 2.9); score_valid = kw.pop('_score', False); backbone = kw.pop('backbone', None); bb_kw = dict(kw.pop('backbone_kw', None) or {})
+    if bb_kw.get('n_seeds', 1) > 1 and not isinstance(backbone, str):
+        raise GenomorphError(f"backbone_kw n_seeds={bb_kw['n_seeds']} without a backbone to train", fix="pass backbone='tcgn_lite' (or 'tcgn', 'genedml_lite'), or a trained ensemble (combine_spot) as backbone=")
     if backbone is not None and (model not in BACKBONE_MODELS or not (isinstance(backbone, SpotRegressor) or backbone in BACKBONES)):
         raise GenomorphError(f"backbone={backbone!r} with model={model!r}", fix=f"backbone is an option of the models {list(BACKBONE_MODELS)}: one of {list(BACKBONES)} (image models whose encoder is learned first), or a trained image SpotRegressor")
     if isinstance(backbone, SpotRegressor) and backbone.config['input'] != 'image':
@@ -1407,15 +1409,19 @@ def combine_spot(models:list, # Trained `SpotRegressor`s of one model with one p
     if c0['input'] == 'encoded':
         raise GenomorphError("these models read a frozen image backbone", fix="average the backbone instead: fit_spot(..., backbone_kw=dict(n_seeds=K)), or combine the image models and pass the result as backbone=")
     if any(m.config['model_kwargs'].get('n_seeds', 1) > 1 for m in models): raise GenomorphError("one of these models is an ensemble already", fix="combine the single models")
-    same = ('arch', 'input', 'encoder', 'feature_px', 'crop', 'patch_size', 'img_size', 'n_neighbors', 'radius', 'genes', 'y_mean', 'y_std', 'target_sum', 'd_in', 'model_kwargs')
+    same = ('arch', 'input', 'encoder', 'feature_px', 'crop', 'patch_size', 'img_size', 'n_neighbors', 'radius', 'target_sum', 'd_in', 'model_kwargs', 'input_contract')
     for i, m in enumerate(models[1:], 1):
         diff = [k for k in same if m.config.get(k) != c0.get(k)]
-        if diff: raise GenomorphError(f"model {i} differs from model 0 in {diff}", fix="combine models of one architecture trained on the same panel and inputs (fit_spot(..., n_seeds=K) trains such members)")
+        if diff: raise GenomorphError(f"model {i} differs from model 0 in {diff}", fix="combine models of one architecture with the same settings and inputs (fit_spot(..., n_seeds=K) trains such members)")
+        if any(m.config.get(k) != c0.get(k) for k in ('genes', 'y_mean', 'y_std')):
+            raise GenomorphError(f"model {i} was trained on other spots than model 0 (its gene panel or expression scalers differ)",
+                                 fix="train every member on the same sections with the same validation sections (pass train= and valid= to each run), or use fit_spot(..., n_seeds=K)")
     if len({str(m.device) for m in models}) > 1: raise GenomorphError(f"the models are on {sorted({str(m.device) for m in models})}", fix="move them to one device first (model.to(device))")
     cfg = copy.deepcopy(c0)
     cfg['model_kwargs'] = {**c0['model_kwargs'], 'n_seeds': len(models)}
     cfg['members'] = [{k: m.config.get(k) for k in ('seed', 'valid_pcc', 'best_epoch', 'epochs_run', 'train_sections', 'valid_sections')} for m in models]
     smooths = {m.config.get('smooth', 0.) for m in models}
+    if len(smooths) > 1: warnings.warn(f"the members were smoothed with different weights {sorted(smooths)}: the ensemble is not smoothed (pass smooth= to predict)")
     cfg.update(seeds=[m.config.get('seed') for m in models], epochs_run=int(sum(m.config.get('epochs_run', 0) for m in models)), best_epoch=None, valid_pcc=None,
                smooth=smooths.pop() if len(smooths) == 1 else 0.)   # the members' common smoothing, else none (pass smooth= to predict)
     for k in ('valid_score', 'smooth_valid_pcc'): cfg.pop(k, None)
@@ -1426,9 +1432,12 @@ def combine_spot(models:list, # Trained `SpotRegressor`s of one model with one p
 def _fit_ensemble(adata, patches, tr, va, model:str, n_seeds:int, smooth, checkpoint, args:dict, kwargs:dict)->SpotRegressor:
     "`_fit_spot(..., n_seeds=K)`: K members (seeds seed, seed+1, ...) on one panel and one set of validation spots, combined; smoothing chosen on the ensemble."
     if kwargs.get('backbone') is not None:
-        raise GenomorphError(f"n_seeds={n_seeds} with backbone=", fix="average the image backbone instead: backbone_kw=dict(n_seeds=K) (what spot-eval --seeds does), or pass a trained ensemble as backbone=")
+        raise GenomorphError(f"n_seeds={n_seeds} with backbone=: a feature model over a frozen backbone is averaged through its backbone, not by retraining the backbone K times",
+                             fix="drop n_seeds and pass backbone_kw=dict(n_seeds=K) (what spot-eval --seeds does), or a trained ensemble (combine_spot) as backbone=")
+    if model == 'probe': raise GenomorphError(f"n_seeds={n_seeds} with model='probe'", fix="the probe is a closed-form ridge fit, the same for every seed: drop n_seeds")
     if not (smooth == 'auto' or (isinstance(smooth, (int, float)) and 0 <= smooth <= 1)):
         raise GenomorphError(f"smooth={smooth!r}", fix="pass a weight in [0, 1] or 'auto' (chosen on the validation spots)")
+    check_adata(adata, obs=(Key.obs.library_id,), min_obs=2, finite=False)
     kwargs = {k: v for k, v in kwargs.items() if k != '_score'}
     tr = np.asarray(tr, bool)
     va = carve_valid(adata, tr, seed=args['seed']) if va is None else np.asarray(va, bool)   # one validation set for every member
@@ -1436,6 +1445,7 @@ def _fit_ensemble(adata, patches, tr, va, model:str, n_seeds:int, smooth, checkp
     for j in range(n_seeds):
         ck = None if checkpoint is None else Path(f'{checkpoint}.seed{j}')
         members.append(_fit_spot(adata, patches, tr, va, model=model, smooth=0., checkpoint=ck, **{**args, 'seed': args['seed'] + j}, **kwargs))
+        members[-1].learn = None   # its Learner holds the training inputs and optimiser state: not kept K times
         if j == 0 and 'radius_valid_pcc' in members[0].config:   # the context model's neighbourhood: chosen by the first member, kept for all
             kwargs = {**kwargs, 'radius': members[0].config['radius'], 'n_neighbors': members[0].config['n_neighbors']}
     reg = combine_spot(members)

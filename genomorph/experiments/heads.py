@@ -43,6 +43,7 @@ def _baseline_(tr, va, te, X, C, time, event, grade, n_grades, seed=0):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
     from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
     from genomorph.conformal import fit_temperature
     def design(fit_idx, k):
         pca = PCA(min(k, X.shape[1], len(fit_idx) - 1), random_state=seed).fit(X[fit_idx])
@@ -50,7 +51,7 @@ def _baseline_(tr, va, te, X, C, time, event, grade, n_grades, seed=0):
     def cox(fit_idx, pred_idx, k, pen):
         D = design(fit_idx, k); df = pd.DataFrame(D(fit_idx)); df['T'], df['E'] = time[fit_idx], event[fit_idx]
         try: m = CoxPHFitter(penalizer=pen).fit(df, 'T', 'E')
-        except Exception: return np.full(len(pred_idx), np.nan)   # no convergence (few cases, many components): not a candidate
+        except (ConvergenceError, np.linalg.LinAlgError): return np.full(len(pred_idx), np.nan)   # no convergence (few cases, many components): not a candidate
         return m.predict_log_partial_hazard(pd.DataFrame(D(pred_idx))).to_numpy()   # log scale: no overflow to inf (the C-index reads the order only)
     grid = [(k, p) for k in (4, 8, 16, 32) for p in (0.01, 0.1, 1.0)]
     score = {kp: (lambda r: concordance_index(time[va], r, event[va], safe=True) if np.isfinite(r).all() else np.nan)(cox(tr, va, *kp)) for kp in grid}
@@ -58,7 +59,7 @@ def _baseline_(tr, va, te, X, C, time, event, grade, n_grades, seed=0):
     for best in sorted(grid, key=lambda kp: -np.nan_to_num(score[kp], nan=-1.)):   # the best on validation (first of ties) whose refit is finite
         risk = cox(trva, te, *best)
         if np.isfinite(risk).all(): break
-    else: raise GenomorphError("the PCA + Cox baseline did not converge with any of its settings", fix="use more cases (e.g. a larger --max-cases)")
+    else: raise GenomorphError("the PCA + Cox baseline did not converge with any of its settings", fix="use more cases (drop --max-cases, or raise it)")
     res = {'risk': risk, 'cox_params': best}
     if n_grades > 1:
         def lr(fit_idx, pred_idx, k, Cr):
