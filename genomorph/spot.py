@@ -1261,7 +1261,7 @@ def _fit_spot(adata, patches, tr, va, *,
     epochs, bs = epochs or kw.pop('epochs', 30), bs or kw.pop('bs', 64)
     kw.pop('epochs', None); kw.pop('bs', None); augment = kw.pop('augment', False); n_nb = kw.pop('n_neighbors', 24)
     radius = kw.pop('radius', 2.9); score_valid = kw.pop('_score', False); backbone = kw.pop('backbone', None); bb_kw = dict(kw.pop('backbone_kw', None) or {})
-    if bb_kw.get('n_seeds', 1) > 1 and not isinstance(backbone, str):
+    if bb_kw.get('n_seeds', 1) > 1 and backbone is None:   # (a trained backbone ignores backbone_kw, as with radius='auto' after the first ring)
         raise GenomorphError(f"backbone_kw n_seeds={bb_kw['n_seeds']} without a backbone to train", fix="pass backbone='tcgn_lite' (or 'tcgn', 'genedml_lite'), or a trained ensemble (combine_spot) as backbone=")
     if backbone is not None and (model not in BACKBONE_MODELS or not (isinstance(backbone, SpotRegressor) or backbone in BACKBONES)):
         raise GenomorphError(f"backbone={backbone!r} with model={model!r}", fix=f"backbone is an option of the models {list(BACKBONE_MODELS)}: one of {list(BACKBONES)} (image models whose encoder is learned first), or a trained image SpotRegressor")
