@@ -28,15 +28,15 @@ from fastcore.basics import store_attr
 # %% auto #0
 __all__ = ['MIN_COUNTS', 'SPOT_MODELS', 'IMAGE_MODELS', 'VIEW_MODELS', 'TCGN_PRESETS', 'VIEW_PRESETS', 'LEARNERS',
            'SPOT_DEFAULTS', 'BACKBONES', 'BACKBONE_MODELS', 'TRAIN_ONLY', 'RINGS', 'SMOOTH_GRID', 'SPOT_ARCH_VERSION',
-           'spot_targets', 'spot_totals', 'spot_diameter_px', 'spot_features', 'ProbeRegressor', 'fit_probe',
-           'FeatureEncoder', 'GraphBlock', 'TCGNLite', 'SpotRegressorNet', 'LPU', 'LightMHSA', 'IRFFN', 'CMTBlock',
-           'GraphCoEmbed', 'TCGNEncoder', 'tcgn_settings', 'GeneDMLLite', 'kmeans_torch', 'DMLCallback',
+           'TTA_CHOICES', 'spot_targets', 'spot_totals', 'spot_diameter_px', 'spot_features', 'ProbeRegressor',
+           'fit_probe', 'FeatureEncoder', 'GraphBlock', 'TCGNLite', 'SpotRegressorNet', 'LPU', 'LightMHSA', 'IRFFN',
+           'CMTBlock', 'GraphCoEmbed', 'TCGNEncoder', 'tcgn_settings', 'GeneDMLLite', 'kmeans_torch', 'DMLCallback',
            'NeighbourContext', 'grid_neighbors', 'GlobalView', 'MultiViewNet', 'GeneDMLNet', 'ViewLossCallback',
            'soft_contrastive', 'MultiDMLCallback', 'EncodedContext', 'patches_to_input', 'embed_patches',
            'ConcatEncoder', 'SeedEnsemble', 'smooth_predictions', 'SpotData', 'spot_dls', 'GeneMSE', 'valid_pcc',
            'build_spot_model', 'probe_learner', 'tcgn_learner', 'tcgn_lite_learner', 'triplex_learner',
            'genedml_learner', 'genedml_lite_learner', 'context_learner', 'select_spots', 'carve_valid', 'rank_genes',
-           'measured_genes', 'spot_panel', 'SpotRegressor', 'fit_spot', 'combine_spot', 'predict_spot']
+           'measured_genes', 'spot_panel', 'dihedral', 'SpotRegressor', 'fit_spot', 'combine_spot', 'predict_spot']
 
 # %% ../nbs/10_spot.ipynb #5faa8551
 MIN_COUNTS = 100  # spots with fewer UMIs are left out of training and scoring (counted)
@@ -1101,15 +1101,24 @@ def _check_finite_rows(x, adata, what:str='features'):
                                        fix="re-extract the features of those spots, or drop them before predicting")
     return x
 
-def _model_inputs(adata, patches, cfg:dict, model:nn.Module|None=None, bf16:bool=False)->tuple:
-    "(x for all spots, neighbours or None) as the model of `cfg` reads them (`model`: its trained encoder embeds the patches of 'encoded' inputs)."
+def dihedral(img:np.ndarray, # (n, S, S, C) images
+             k:int, # View 0..7: rotation by k % 4 quarter turns, mirrored when k >= 4
+            )->np.ndarray:
+    "The `k`-th of the 8 symmetries of the square (the flips and rotations `augment_patch` trains with); view 0 is the image itself."
+    if not 0 <= k < 8: raise GenomorphError(f"view {k}", fix="pass 0..7")
+    q = np.rot90(img, k % 4, axes=(1, 2))
+    return np.ascontiguousarray(q[:, :, ::-1] if k >= 4 else q)
+
+def _model_inputs(adata, patches, cfg:dict, model:nn.Module|None=None, bf16:bool=False, view:int=0, features=None)->tuple:
+    "(x for all spots, neighbours or None) as the model of `cfg` reads them (`model`: its trained encoder embeds the patches of 'encoded' inputs; `view`: the symmetry of the image input, `dihedral`; `features`: the frozen features, when computed already)."
     if patches is not None: _check_patches(patches, adata.n_obs, size=cfg['patch_size'])
     if cfg['input'] in ('image', 'encoded') and patches is None:
         raise GenomorphError(f"model {cfg['arch']!r} reads image patches but none were given", fix="pass patches= aligned with adata.obs_names")
-    if cfg['input'] == 'image': x = _image_input(patches, cfg.get('crop'), cfg['img_size'])
+    img = lambda: dihedral(_image_input(patches, cfg.get('crop'), cfg['img_size']), view) if view else _image_input(patches, cfg.get('crop'), cfg['img_size'])
+    if cfg['input'] == 'image': x = img()
     else:
-        x = _check_finite_rows(_frozen_features(adata, patches, cfg['encoder'], cfg.get('feature_px'), cfg.get('crop')), adata)
-        if cfg['input'] == 'encoded': x = np.concatenate([x, embed_patches(model.encoder, _image_input(patches, cfg.get('crop'), cfg['img_size']), bf16=bf16)], 1)
+        x = _check_finite_rows(_frozen_features(adata, patches, cfg['encoder'], cfg.get('feature_px'), cfg.get('crop')), adata) if features is None else features
+        if cfg['input'] == 'encoded': x = np.concatenate([x, embed_patches(model.encoder, img(), bf16=bf16)], 1)
         if x.shape[1] != cfg['d_in']: raise GenomorphError(f"features have {x.shape[1]} dimensions, the model expects {cfg['d_in']} ({cfg['encoder']})",
                                                            fix="extract features with the encoder the model was trained with")
     return x, _neighbours(adata, cfg)
@@ -1209,22 +1218,30 @@ class SpotRegressor(GenomorphModel):
                 smooth:float|None=None, # Spatial smoothing weight (`None`: the saved setting)
                 bs:int=256, # Batch size
                 bf16:bool|None=None, # bfloat16 autocast; `None`: on for CUDA models, off on the CPU
+                tta:bool|None=None, # Test-time augmentation: the mean over the 8 flips/rotations of each patch (`dihedral`); `None`: the saved setting
                )->np.ndarray:
         "Predicted log1p expression of the panel genes, (n_spots, n_genes) float32."
         self._require_trained()
         check_adata(adata, finite=False)
         cfg, dev = self.config, self.device
         bf16 = dev.type == 'cuda' if bf16 is None else bool(bf16)
-        x, nbrs = _model_inputs(adata, patches, cfg, self.net, bf16)
-        _attach(self.net, x, adata)
-        ds = SpotData(x, nbrs=nbrs, with_row=cfg['arch'] in VIEW_MODELS)
-        self.net.eval(); out = []
-        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            for i in range(0, len(ds), bs):
-                items = [ds[j] for j in range(i, min(i + bs, len(ds)))]
-                b = [torch.stack(o).to(dev) for o in zip(*items)][:-1]
-                out.append(self.net(*b).float().cpu())
-        z = torch.cat(out).numpy()
+        tta = bool(cfg.get('tta', False)) if tta is None else bool(tta)
+        if tta and cfg['input'] == 'features':
+            raise GenomorphError(f"tta=True with a model that reads frozen features only ({cfg['arch']})", fix="test-time augmentation is for models that read image patches (image models, or feature models over an image backbone)")
+        feats = None if cfg['input'] != 'encoded' else _check_finite_rows(_frozen_features(adata, patches, cfg['encoder'], cfg.get('feature_px'), cfg.get('crop')), adata)
+        z = 0.
+        for view in range(8 if tta else 1):   # views of one patch averaged before unscaling (and before smoothing, which is linear)
+            x, nbrs = _model_inputs(adata, patches, cfg, self.net, bf16, view=view, features=feats)
+            _attach(self.net, x, adata)
+            ds = SpotData(x, nbrs=nbrs, with_row=cfg['arch'] in VIEW_MODELS)
+            self.net.eval(); out = []
+            with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                for i in range(0, len(ds), bs):
+                    items = [ds[j] for j in range(i, min(i + bs, len(ds)))]
+                    b = [torch.stack(o).to(dev) for o in zip(*items)][:-1]
+                    out.append(self.net(*b).float().cpu())
+            z = z + torch.cat(out).numpy()
+        z = z / (8 if tta else 1)
         p = z * np.asarray(cfg['y_std'], np.float32) + np.asarray(cfg['y_mean'], np.float32)
         a = cfg.get('smooth', 0.) if smooth is None else smooth
         if a:
@@ -1244,6 +1261,7 @@ def _fit_spot(adata, patches, tr, va, *,
                 epochs=epochs, bs=bs, lr=lr, patience=patience, warm_start=warm_start, seed=seed, resume=resume, device=device, progress=progress)
     if isinstance(n_seeds, bool) or not (isinstance(n_seeds, (int, np.integer)) and n_seeds >= 1):
         raise GenomorphError(f"n_seeds={n_seeds!r}", fix="pass a whole number >= 1: how many models, trained with seeds seed, seed+1, ..., are averaged")
+    _check_tta(kwargs.get('tta', False))
     if n_seeds > 1: return _fit_ensemble(adata, patches, tr, va, model, int(n_seeds), smooth, checkpoint, args, kwargs)
     if model == 'context' and 'radius' not in kwargs and 'n_neighbors' not in kwargs: kwargs = {**kwargs, 'radius': 'auto'}   # the default: chosen on validation
     if kwargs.get('radius') == 'auto':   # neighbourhood chosen on validation: one ring (8 within 1.6 pitches) or two (24 within 2.9)
@@ -1259,7 +1277,7 @@ def _fit_spot(adata, patches, tr, va, *,
     check_adata(adata, obs=(Key.obs.library_id,), min_obs=2, finite=False)
     kw = {**SPOT_DEFAULTS[model], **kwargs, **({'lr': lr} if lr is not None else {})}
     epochs, bs = epochs or kw.pop('epochs', 30), bs or kw.pop('bs', 64)
-    kw.pop('epochs', None); kw.pop('bs', None); augment = kw.pop('augment', False); n_nb = kw.pop('n_neighbors', 24)
+    kw.pop('epochs', None); kw.pop('bs', None); augment = kw.pop('augment', False); n_nb = kw.pop('n_neighbors', 24); tta = kw.pop('tta', False)
     radius = kw.pop('radius', 2.9); score_valid = kw.pop('_score', False); backbone = kw.pop('backbone', None); bb_kw = dict(kw.pop('backbone_kw', None) or {})
     if bb_kw.get('n_seeds', 1) > 1 and backbone is None:   # (a trained backbone ignores backbone_kw, as with radius='auto' after the first ring)
         raise GenomorphError(f"backbone_kw n_seeds={bb_kw['n_seeds']} without a backbone to train", fix="pass backbone='tcgn_lite' (or 'tcgn', 'genedml_lite'), or a trained ensemble (combine_spot) as backbone=")
@@ -1320,6 +1338,7 @@ def _fit_spot(adata, patches, tr, va, *,
         cfg['d_in'], cfg['d_feat'] = int(x.shape[1]), int(f.shape[1])
         cfg['backbone'] = {k: bb.config.get(k) for k in ('arch', 'valid_pcc', 'best_epoch', 'epochs_run', 'train_sections', 'valid_sections')}
     else: x = _check_finite_rows(spot_features(adata, patches, encoder=encoder, size=feature_px, crop=cfg['crop']), adata); cfg['d_in'] = int(x.shape[1])
+    _check_tta(tta, cfg); cfg['tta'] = tta is True
     mkw = {k: v for k, v in kw.items() if k not in TRAIN_ONLY}
     cfg['model_kwargs'] = {**mkw, 'd_in': cfg['d_in'], 'img_size': cfg['img_size']}
     cfg['spot_arch_version'] = SPOT_ARCH_VERSION
@@ -1343,7 +1362,8 @@ def _fit_spot(adata, patches, tr, va, *,
         if backbone: reg.backbone = bb
     reg._record_training(epochs=epochs, bs=bs, lr=kw.get('lr', 1e-3), patience=patience, seed=seed, device=dev, augment=augment,
                          epochs_run=cfg['epochs_run'], best_epoch=cfg.get('best_epoch'))
-    if smooth == 'auto' or score_valid: _choose_smooth(reg, adata, patches, va, va_ok, SMOOTH_GRID if smooth == 'auto' else (cfg['smooth'],))
+    if smooth == 'auto' or score_valid or tta == 'auto':
+        _choose_smooth(reg, adata, patches, va, va_ok, SMOOTH_GRID if smooth == 'auto' else (cfg['smooth'],), ttas=(False, True) if tta == 'auto' else (None,))
     return reg
 
 def fit_spot(adata, # AnnData of raw counts with obs['library_id'] (and obsm['spatial'] for 'context')
@@ -1384,18 +1404,29 @@ def _train_net(x, Z, tr_ok, va_ok, nbrs, cfg, kw, *, epochs, bs, augment, patien
                epochs_run=max(int(learn.epoch) + 1, tracker.start_epoch))
     return learn, tracker
 
-def _choose_smooth(reg:SpotRegressor, adata, patches, va, va_ok, grid=SMOOTH_GRID):
-    "Set `reg.config['smooth']` to the weight of `grid` with the best mean per-section PCC on the validation spots (kept as `valid_score`)."
+def _choose_smooth(reg:SpotRegressor, adata, patches, va, va_ok, grid=SMOOTH_GRID, ttas=(None,)):
+    "Set `reg.config['smooth']` (and `tta`, when `ttas` has both) to the weight of `grid` (and test-time augmentation) with the best mean per-section PCC on the validation spots (kept as `valid_score`)."
     sub = adata[va].copy(); ok = va_ok[va]
-    p0 = reg.predict(sub, None if patches is None else np.asarray(patches)[va], smooth=0.)
     Y = spot_targets(sub, reg.genes, target_sum=reg.config['target_sum']); libs = sub.obs[Key.obs.library_id].astype(str).values
     xy = sub.obsm[Key.obsm.spatial]
-    def score(a):
+    def score(p0, a):
         p = smooth_predictions(p0, xy, libs, alpha=a) if a else p0
         return float(np.mean([_mean_pcc(Y[ok & (libs == l)], p[ok & (libs == l)]) for l in pd.unique(libs[ok])]))
-    scores = {float(a): score(a) for a in grid}
-    best = max(scores, key=scores.get)
+    table = {}
+    for t in ttas:   # ties go to the first: no augmentation, the smallest smoothing
+        p0 = reg.predict(sub, None if patches is None else np.asarray(patches)[va], smooth=0., tta=t)
+        table[t] = {float(a): score(p0, a) for a in grid}
+    t_best = max(table, key=lambda t: max(table[t].values()))
+    scores = table[t_best]; best = max(scores, key=scores.get)
     reg.config.update(smooth=best, valid_score=scores[best], **({'smooth_valid_pcc': scores} if len(grid) > 1 else {}))
+    if len(ttas) > 1: reg.config.update(tta=bool(t_best), tta_valid_pcc={'off': max(table[False].values()), 'on': max(table[True].values())})
+
+TTA_CHOICES = (False, True, 'auto')   # `fit_spot(tta=...)`: off, on, or chosen on the validation spots
+
+def _check_tta(tta, cfg:dict|None=None):
+    if not (isinstance(tta, bool) or tta == 'auto'): raise GenomorphError(f"tta={tta!r}", fix="pass False, True or 'auto' (chosen on the validation spots)")
+    if tta and cfg is not None and cfg['input'] == 'features':
+        raise GenomorphError(f"tta={tta!r} with model {cfg['arch']!r} reading frozen features only", fix="test-time augmentation is for models that read image patches: an image model, or a feature model with backbone=")
 
 # %% ../nbs/10_spot.ipynb #e5ens1cd
 def combine_spot(models:list, # Trained `SpotRegressor`s of one model with one panel, scalers and inputs (e.g. trained with different seeds)
@@ -1422,9 +1453,12 @@ def combine_spot(models:list, # Trained `SpotRegressor`s of one model with one p
     cfg['members'] = [{k: m.config.get(k) for k in ('seed', 'valid_pcc', 'best_epoch', 'epochs_run', 'train_sections', 'valid_sections')} for m in models]
     smooths = {m.config.get('smooth', 0.) for m in models}
     if len(smooths) > 1: warnings.warn(f"the members were smoothed with different weights {sorted(smooths)}: the ensemble is not smoothed (pass smooth= to predict)")
+    ttas = {bool(m.config.get('tta', False)) for m in models}
+    if len(ttas) > 1: warnings.warn("some members predict with test-time augmentation and some without: the ensemble predicts without it (pass tta= to predict)")
     cfg.update(seeds=[m.config.get('seed') for m in models], epochs_run=int(sum(m.config.get('epochs_run', 0) for m in models)), best_epoch=None, valid_pcc=None,
                smooth=smooths.pop() if len(smooths) == 1 else 0.)   # the members' common smoothing, else none (pass smooth= to predict)
-    for k in ('valid_score', 'smooth_valid_pcc'): cfg.pop(k, None)
+    cfg['tta'] = ttas.pop() if len(ttas) == 1 else False
+    for k in ('valid_score', 'smooth_valid_pcc', 'tta_valid_pcc'): cfg.pop(k, None)
     cfg['training'] = {**c0.get('training', {}), 'seed': cfg['seeds'], 'n_seeds': len(models)}
     reg = SpotRegressor._from(SeedEnsemble([m.net for m in models]), cfg); reg.tracker = None
     return reg
@@ -1438,7 +1472,7 @@ def _fit_ensemble(adata, patches, tr, va, model:str, n_seeds:int, smooth, checkp
     if not (smooth == 'auto' or (isinstance(smooth, (int, float)) and 0 <= smooth <= 1)):
         raise GenomorphError(f"smooth={smooth!r}", fix="pass a weight in [0, 1] or 'auto' (chosen on the validation spots)")
     check_adata(adata, obs=(Key.obs.library_id,), min_obs=2, finite=False)
-    kwargs = {k: v for k, v in kwargs.items() if k != '_score'}
+    kwargs = {k: v for k, v in kwargs.items() if k != '_score'}; tta = kwargs.pop('tta', False)   # members without test-time augmentation: chosen for the ensemble
     tr = np.asarray(tr, bool)
     va = carve_valid(adata, tr, seed=args['seed']) if va is None else np.asarray(va, bool)   # one validation set for every member
     members = []
@@ -1450,11 +1484,12 @@ def _fit_ensemble(adata, patches, tr, va, model:str, n_seeds:int, smooth, checkp
             kwargs = {**kwargs, 'radius': members[0].config['radius'], 'n_neighbors': members[0].config['n_neighbors']}
     reg = combine_spot(members)
     if 'radius_valid_pcc' in members[0].config: reg.config['radius_valid_pcc'] = members[0].config['radius_valid_pcc']
+    _check_tta(tta, reg.config); reg.config['tta'] = tta is True
     va_ok = va & (spot_totals(adata) >= args['min_counts'])
     sub = adata[va].copy(); ok = va_ok[va]
     pv = reg.predict(sub, None if patches is None else np.asarray(patches)[va], smooth=0.)
     reg.config['valid_pcc'] = _mean_pcc(spot_targets(sub, reg.genes, target_sum=reg.config['target_sum'])[ok], pv[ok])   # the ensemble's, as its members'
-    _choose_smooth(reg, adata, patches, va, va_ok, SMOOTH_GRID if smooth == 'auto' else (float(smooth),))
+    _choose_smooth(reg, adata, patches, va, va_ok, SMOOTH_GRID if smooth == 'auto' else (float(smooth),), ttas=(False, True) if tta == 'auto' else (None,))
     return reg
 
 

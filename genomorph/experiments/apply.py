@@ -937,6 +937,7 @@ def cli_spot_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     p.add_argument('--n-genes', type=int, default=250, help="panel: top highly variable training genes (default: %(default)s)")
     p.add_argument('--epochs', type=int, default=None, help="maximum epochs of the model, and of its image backbone stage (default: the model's default)")
     p.add_argument('--smooth', default='auto', help="spatial smoothing weight in [0, 1] or 'auto' (chosen on validation) (default: %(default)s)")
+    p.add_argument('--tta', default='off', choices=['off', 'on', 'auto'], help="test-time augmentation: predict each spot as the mean over the 8 flips/rotations of its patch, saved with the model; 'auto': on if it raises the validation PCC (image models, or feature models with an image --backbone) (default: %(default)s)")
     p.add_argument('--seeds', type=int, default=1, metavar='K', help="seed ensemble: K models trained with seeds --seed, --seed+1, ... and averaged, saved as one model: the image model itself, or the image backbone of a feature model (default: %(default)s, no ensemble)")
     p.add_argument('--min-counts', type=int, default=MIN_COUNTS, help="spots with fewer UMIs are not trained on (default: %(default)s)")
     _common(p, "model file to write (.safetensors)")
@@ -959,8 +960,8 @@ def cli_spot_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     if a.model == 'context': kw['radius'] = 'auto'
     if a.model in BACKBONE_MODELS and a.backbone != 'none': kw['backbone'] = a.backbone
     if a.epochs and 'backbone' in kw: kw['backbone_kw'] = {**kw.get('backbone_kw', {}), 'epochs': a.epochs}   # --epochs caps the image stage too
-    from genomorph.experiments.spot import seeds_kw
-    kw = seeds_kw(a.model, a.seeds, kw)
+    from genomorph.experiments.spot import seeds_kw, tta_kw
+    kw = tta_kw(a.model, a.tta, seeds_kw(a.model, a.seeds, kw))
     reg = train_spot(adata, patches, model=a.model, valid=_list(a.valid) or None, encoder=feats['encoder'] if feats else a.encoder, weights=a.weights,
                      allow_random_weights=a.allow_random_weights, features=feats,
                      patch_um=info['patch_um'], device=a.device, seed=a.seed, progress=True, **kw)

@@ -116,6 +116,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
                   model_kw:dict|None=None, # Overrides of the `DecisionHeads` settings (architecture and training)
                   refit:bool=True, # After early stopping on the validation cases, refit on train + valid for the chosen number of epochs (as the baseline refits)
                   grade_model:str='ensemble', # Grade probabilities: 'ensemble' or 'heads' (see `GRADE_MODELS`)
+                  resplits:int=20, # Random calibration/test re-splits of each fold's held-out cases for the survival bounds' `*_resampled` coverage (0: none)
                   seed:int=0, # Seed
                   log=print, # Progress output
                  )->dict:
@@ -134,7 +135,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
     n_grades = len(labels) if len(labels) > 1 else 0
     ids = df.index.to_numpy(str)
     notes = set()
-    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_n', 'gcls_size', 'heads_bacc', 'gmix', 'ncal', 'scov_rand', 'smed_rand')}
+    per = {k: [] for k in ('cindex', 'base_cindex', 'bacc', 'base_bacc', 'pca50_bacc', 'pca50_gsize', 'pca50_gcov', 'pca50_gsize_t', 'gsize_raw', 'gcov_raw', 'base_gsize_t', 'gT', 'sint', 'sint_w', 'gcov', 'gsize', 'scov', 'auc', 'qwk', 'scov_km', 'smed', 'smed_km', 'base_gcov', 'base_gsize', 'gcls', 'gcls_n', 'gcls_size', 'heads_bacc', 'gmix', 'ncal', 'scov_rand', 'smed_rand', 'rs_cox', 'rs_km', 'rs_rand', 'rs_med', 'rs_skip', 'gcls_rs')}
     for f in range(folds):
         sp = split_groups(ids, n_folds=folds, fold=f, valid_frac=0.2, seed=seed)
         te = sp == 'test'; rest = np.flatnonzero(sp != 'test')
@@ -192,6 +193,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
         si = SurvivalInterval(alpha, c0=lpb.c0_, censoring=lpb.cens_ if lpb.cens_ is not None else 'km').fit(survival_quantile(p_ca['surv'], edges, 0.5), time[cal], event[cal], X=Cx[cal])
         lo, hi = si.predict_interval(survival_quantile(p_te['surv'], edges, 0.5), X=Cx[ti] if lpb.cens_ is not None else None)
         per['sint'].append(float(lpb_coverage(lo, time[te], event[te], c0=lpb.c0_, G=G_te, upper=hi).loc['all', 'coverage'])); per['sint_w'].append(float(np.median(hi - lo)))
+        if resplits: _resampled_coverage(per, np.r_[qt, qc], np.r_[ti, cal], len(cal), time, event, Cx if cens == 'cox' else None, alpha=alpha, c0=lpb.c0_, n=resplits, seed=seed + 1000*(f + 1))
         if lpb.cens_ is not None and lpb.cens_.note_: notes.add(lpb.cens_.note_)
         tb = TimeBinConformal(edges, alpha).fit(bin_pmf(p_ca['surv']), time[cal], event[cal])
         tbc = tb.coverage(tb.predict_sets(bin_pmf(p_te['surv'])), time[te], event[te]).loc['all']
@@ -225,6 +227,7 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             tk = set_coverage(gk.predict_sets(g_te[okt]), grade[te][okt], groups=np.asarray(labels, object)[grade[te][okt]])
             per['gcls'].append(tk['coverage'].drop('all').to_dict()); per['gcls_size'].append(float(tk.loc['all', 'set_size']))
             per['gcls_n'].append(dict(zip(labels, np.bincount(grade[cal][okc], minlength=n_grades).tolist())))   # calibration cases of each class
+            if resplits: _resampled_class_coverage(per, np.r_[g_te[okt], g_ca[okc]], np.r_[grade[te][okt], grade[cal][okc]], int(okc.sum()), labels, alpha=alpha, n=resplits, seed=seed + 2000*(f + 1))
             msg += (f"; grade bacc {gm['balanced_accuracy']:.3f} (heads alone {per['heads_bacc'][-1]:.3f}, weight {wg:.2f}; baseline {bm['balanced_accuracy']:.3f}), coverage {per['gcov'][-1]:.3f}, set size {per['gsize'][-1]:.2f} "
                     f"(baseline {per['base_gcov'][-1]:.3f} / {per['base_gsize'][-1]:.2f}; PCA(50)+LR bacc {per['pca50_bacc'][-1]:.3f}, set size {per['pca50_gsize'][-1]:.2f}); class-conditional: " + ', '.join(f"{k} {v:.2f}" for k, v in per['gcls'][-1].items()))
         log(msg)
@@ -238,6 +241,10 @@ def survival_eval(table, # PORPOISE-format TCGA table (`tcga_<c>_all_clean.csv.z
             'survival_coverage_ceiling': float(np.mean([1 - alpha + 1/(n + 1) for n in per['ncal']])),   # split conformal covers at most 1 - alpha + 1/(n_cal + 1) on average (no ties, no censoring)
             'survival_median_bound': mean('smed'), 'survival_median_bound_marginal': mean('smed_km'),
             'survival_coverage_smoothed': mean('scov_rand'), 'survival_coverage_smoothed_se': se('scov_rand'), 'survival_median_bound_smoothed': mean('smed_rand'),
+            'survival_coverage_resampled': mean('rs_cox'), 'survival_coverage_resampled_se': se('rs_cox'), 'survival_coverage_marginal_resampled': mean('rs_km'),
+            'survival_coverage_smoothed_resampled': mean('rs_rand'), 'survival_coverage_smoothed_resampled_se': se('rs_rand'), 'survival_median_bound_resampled': mean('rs_med'),
+            'resplits': int(resplits), 'resplits_skipped': int(sum(per['rs_skip'])),
+            'grade_class_coverage_resampled': {k: float(np.mean([d[k] for d in per['gcls_rs'] if k in d])) for k in labels if any(k in d for d in per['gcls_rs'])} if per['gcls_rs'] else None,
             'baseline_grade_coverage': mean('base_gcov'), 'baseline_grade_set_size': mean('base_gsize'),
             'pca50_lr_grade_balanced_accuracy': mean('pca50_bacc'), 'pca50_lr_grade_coverage': mean('pca50_gcov'), 'pca50_lr_grade_set_size': mean('pca50_gsize'),
             'pca50_lr_grade_set_size_tempered': mean('pca50_gsize_t'), 'baseline_grade_set_size_tempered': mean('base_gsize_t'),
@@ -263,6 +270,7 @@ def cli_survival_eval(argv=None, # Command-line arguments (default: sys.argv[1:]
     p.add_argument('--max-cases', type=int, default=None, help="use at most this many cases (smoke tests)")
     p.add_argument('--epochs', type=int, default=60, help="maximum epochs per model (default: %(default)s)")
     p.add_argument('--grade-model', choices=list(GRADE_MODELS), default='ensemble', help="grade probabilities behind the metrics and sets: " + '; '.join(f"{k}: {v}" for k, v in GRADE_MODELS.items()) + " (default: %(default)s; --save-model always saves the heads alone)")
+    p.add_argument('--resplits', type=int, default=20, help="random calibration/test re-splits of each fold's held-out cases behind the survival bounds' *_resampled coverage; 0 = none (default: %(default)s)")
     p.add_argument('--no-refit', action='store_true', help="keep the early-stopped model instead of refitting it on train + valid for the epoch count chosen on valid")
     p.add_argument('--out', default='survival_eval.json', help="output JSON (default: %(default)s)")
     p.add_argument('--overwrite', action='store_true', help="replace --out if it exists")
@@ -274,7 +282,7 @@ def cli_survival_eval(argv=None, # Command-line arguments (default: sys.argv[1:]
     for f, flag in ((a.table, '--table'), (a.clinical, '--clinical'), (a.signatures, '--signatures')):
         if f is not None and not Path(f).is_file(): raise GenomorphError(f"{flag} {f}: file not found", fix=f"check the path given to {flag}")
     res = survival_eval(a.table, a.clinical, folds=a.folds, alpha=a.alpha, signatures=a.signatures, n_seeds=a.seeds, max_cases=a.max_cases, epochs=a.epochs,
-                        family_pcs=a.family_pcs or None, refit=not a.no_refit, grade_model=a.grade_model)
+                        family_pcs=a.family_pcs or None, refit=not a.no_refit, grade_model=a.grade_model, resplits=a.resplits)
     save_json(res, a.out, overwrite=a.overwrite)
     print(json.dumps(res))
     if a.save_model:
@@ -284,6 +292,69 @@ def cli_survival_eval(argv=None, # Command-line arguments (default: sys.argv[1:]
         h = train_heads(outc, expression=expr, signatures=a.signatures, grade_labels=labels, alpha=a.alpha, epochs=a.epochs, progress=False, expression_source='real')
         h.save(a.save_model, overwrite=a.overwrite); print(f"saved expression heads ({len(h.config['cases']['train'])} training cases) to {a.save_model}")
     return 0
+
+# %% ../../nbs/43_exp_heads.ipynb #h43rsfn0
+def _resampled_coverage(per:dict, # Accumulator: one fold mean is appended to 'rs_cox', 'rs_km', 'rs_rand', 'rs_med', the skipped draws to 'rs_skip'
+                        q, # (m,) predicted low survival quantiles of the fold's held-out cases (unseen by the fold's models)
+                        rows, # (m,) their rows in `time`, `event` and `X`
+                        n_cal:int, # Calibration cases per draw (the fold's calibration size)
+                        time, # Observed times of all cases
+                        event, # Event flags of all cases (1 = event)
+                        X=None, # Covariates of all cases: the covariate-aware bound uses a Cox censoring model (None: Kaplan-Meier weights)
+                        *,
+                        alpha:float, # Miscoverage
+                        c0:float, # The fold's threshold (kept fixed across draws)
+                        n:int=20, # Random re-splits
+                        seed:int=0, # Seed of the splits and of the smoothed bound's draws
+                       ):
+    "Survival-bound coverage averaged over `n` random calibration/test re-splits of one fold's held-out cases (covariate-aware, marginal and smoothed bounds)."
+    from genomorph.conformal import SurvivalLPB, CoxCensoring, lpb_coverage
+    rng = np.random.default_rng(seed); rows = np.asarray(rows); q = np.asarray(q, float); t, e = np.asarray(time, float)[rows], np.asarray(event, int)[rows]
+    Xr = None if X is None else np.asarray(X, float)[rows]
+    if not 0 < n_cal < len(rows): raise GenomorphError(f"n_cal={n_cal} with {len(rows)} held-out cases", fix="keep some cases for calibration and some for testing")
+    try: Gp = CoxCensoring().fit(t, e, Xr) if Xr is not None else None   # the coverage estimate's censoring model: all held-out cases of the fold
+    except GenomorphError: Gp = None
+    out, skip = {k: [] for k in ('cox', 'km', 'rand', 'med')}, 0
+    for _ in range(n):
+        p = rng.permutation(len(rows)); ic, it = p[:n_cal], p[n_cal:]
+        G = Gp.for_rows(Xr[it]) if Gp is not None else None
+        try:
+            a = SurvivalLPB(alpha, c0=c0, censoring='cox' if Xr is not None else 'km').fit(q[ic], t[ic], e[ic], X=None if Xr is None else Xr[ic])
+            Xa = lambda idx: None if a.cens_ is None else Xr[idx]
+            r = SurvivalLPB(alpha, c0=c0, censoring=a.cens_ if a.cens_ is not None else 'km', randomize=True, seed=int(rng.integers(2**31))).fit(q[ic], t[ic], e[ic], X=Xa(ic))
+            La, Lm, Lr = a.predict(q[it], X=Xa(it)), SurvivalLPB(alpha, c0=c0).fit(q[ic], t[ic], e[ic]).predict(q[it]), r.predict(q[it], X=Xa(it))
+            cov = [float(lpb_coverage(L, t[it], e[it], c0=c0, G=G).loc['all', 'coverage']) for L in (La, Lm, Lr)]
+        except GenomorphError: skip += 1; continue   # e.g. no censored calibration case, or no observed target in the test part
+        for k, v in zip(('cox', 'km', 'rand', 'med'), cov + [float(np.median(La))]): out[k].append(v)
+    for k, v in out.items():
+        if v: per[f'rs_{k}'].append(float(np.mean(v)))
+    per['rs_skip'].append(skip)
+    return per
+
+# %% ../../nbs/43_exp_heads.ipynb #h43rsgfn
+def _resampled_class_coverage(per:dict, # Accumulator: appends {class: coverage} to 'gcls_rs'
+                              proba, # (m, K) grade probabilities of the fold's held-out cases of known grade (unseen by the fold's models)
+                              y, # (m,) their grades, 0..K-1
+                              n_cal:int, # Calibration cases per draw
+                              labels, # Class names
+                              *,
+                              alpha:float, # Miscoverage
+                              n:int=20, # Random re-splits
+                              seed:int=0, # Seed of the splits
+                             ):
+    "Class-conditional (Mondrian) grade-set coverage per class, averaged over `n` random calibration/test re-splits of one fold's held-out cases."
+    from genomorph.conformal import GradeConformal
+    proba, y = np.asarray(proba, float), np.asarray(y, int)
+    if not 0 < n_cal < len(y): raise GenomorphError(f"n_cal={n_cal} with {len(y)} held-out cases", fix="keep some cases for calibration and some for testing")
+    rng = np.random.default_rng(seed); hits = {k: [] for k in range(len(labels))}
+    for _ in range(n):
+        p = rng.permutation(len(y)); ic, it = p[:n_cal], p[n_cal:]
+        s = GradeConformal(alpha, 'lac', mondrian='class').fit(proba[ic], y[ic]).predict_sets(proba[it])
+        for k in hits:
+            m = y[it] == k
+            if m.any(): hits[k].append(float(s[m, k].mean()))
+    per['gcls_rs'].append({labels[k]: float(np.mean(v)) for k, v in hits.items() if v})
+    return per
 
 # %% ../../nbs/43_exp_heads.ipynb #efbeb5b7
 def bulk_expression(cohort, # `genomorph.synth.SynthCohort`

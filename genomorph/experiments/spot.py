@@ -14,8 +14,9 @@ from ..core import GenomorphError, Key, check_array, check_adata, save_json, sav
 from ..spot import MIN_COUNTS, SPOT_MODELS, BACKBONE_MODELS, RINGS, fit_spot, combine_spot, predict_spot, spot_targets, spot_totals, spot_panel, select_spots
 
 # %% auto #0
-__all__ = ['evaluate_spots', 'leave_one_out', 'run_protocol', 'spot_eval', 'plot_spatial_prediction', 'plot_pcc_vs_mean',
-           'bench_spot', 'pick_genes', 'demo_spot', 'seeds_kw', 'load_her2st_patches', 'cli_spot_eval']
+__all__ = ['TTA_FLAGS', 'evaluate_spots', 'leave_one_out', 'run_protocol', 'spot_eval', 'plot_spatial_prediction',
+           'plot_pcc_vs_mean', 'bench_spot', 'pick_genes', 'demo_spot', 'seeds_kw', 'tta_kw', 'load_her2st_patches',
+           'cli_spot_eval']
 
 # %% ../../nbs/41_exp_spot.ipynb #0e97961f
 def evaluate_spots(adata, # AnnData of raw counts with obs['library_id']
@@ -163,6 +164,7 @@ def spot_eval(adata, # AnnData of raw counts (all train and test sections)
     nb_ = (c.get('model_kwargs', {}).get('backbone') or {}).get('n_seeds', 1)
     choices['n_seeds'] = c.get('model_kwargs', {}).get('n_seeds', 1) * nb_   # a seed ensemble of the model, or of its image backbone
     choices['ensembled'] = 'backbone' if nb_ > 1 else 'model' if choices['n_seeds'] > 1 else None
+    choices['tta'], choices['tta_valid_pcc'] = bool(c.get('tta', False)), c.get('tta_valid_pcc')   # test-time augmentation (the probe reads rotation-free features)
     res = {'model': model, 'runtime_s': round(time.perf_counter() - t0, 2), 'sections': secs, 'choices': choices}
     return (res, table, reg) if return_model else (res, table)
 
@@ -227,9 +229,11 @@ def _oracle_pcc(s, genes, hvg, heg)->float:
     return evaluate_spots(s, vis, genes=genes, hvg=hvg, heg=heg)['mean']['pcc_mean']
 
 def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under two minutes)
-               n_seeds:int=3, # Members of the seed-ensemble rows (`tcgn_lite_ens<K>`, `context_ens<K>`)
+               n_seeds:int=3, # Members of the seed-ensemble rows (`tcgn_lite_ens<K>`, `tcgn_lite_ens<K>_tta`, `context_ens<K>`)
               )->dict:
-    "Every spot model on the synthetic default cohort, and seed ensembles: mean PCC, fraction of the oracle, training and inference spots/s (and bf16 inference on a GPU)."
+    "Every spot model on the synthetic default cohort, seed ensembles and test-time augmentation: mean PCC, fraction of the oracle, training and inference spots/s (and bf16 inference on a GPU)."
+    from genomorph.spot import SpotRegressor, _choose_smooth
+    import copy
     if not (isinstance(n_seeds, int) and n_seeds >= 2): raise GenomorphError(f"n_seeds={n_seeds!r}", fix="pass 2 or more: the members of the ensemble rows")
     from genomorph.synth import make_cohort
     from genomorph.core import default_device
@@ -245,13 +249,19 @@ def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under t
     order = [m for m in SPOT_MODELS if m not in BACKBONE_MODELS] + [m for m in SPOT_MODELS if m in BACKBONE_MODELS]
     out, oracle, trained, fit_s = {}, None, {}, {}
     # seed ensembles (`combine_spot`): TCGN lite with seeds 0..K-1 (seed 0 is the row above), and the context model over that ensemble as backbone
-    ens = {f'tcgn_lite_ens{n_seeds}': 'tcgn_lite', f'context_ens{n_seeds}': 'context'}
+    # and that ensemble with test-time augmentation (the mean over 8 flips/rotations of each patch) if the validation spots favour it: no retraining
+    ens = {f'tcgn_lite_ens{n_seeds}': 'tcgn_lite', f'tcgn_lite_ens{n_seeds}_tta': 'tcgn_lite', f'context_ens{n_seeds}': 'context'}
     for m in order + list(ens):
         t0 = time.perf_counter()
         if m == f'tcgn_lite_ens{n_seeds}':
             more = [fit_spot(s, P, model='tcgn_lite', n_genes=300, seed=k, device=dev, **eps['tcgn_lite']) for k in range(1, n_seeds)]
             reg = trained[m] = combine_spot([trained['tcgn_lite']] + more); bbm = None
             t_fit = fit_s[m] = time.perf_counter() - t0 + fit_s['tcgn_lite']
+        elif m == f'tcgn_lite_ens{n_seeds}_tta':
+            e = trained[f'tcgn_lite_ens{n_seeds}']; reg = trained[m] = SpotRegressor._from(e.net, copy.deepcopy(e.config)); bbm = None
+            va = (s.obs[Key.obs.split] == 'valid').values   # the validation spots every member was early-stopped on
+            _choose_smooth(reg, s, P, va, va & (spot_totals(s) >= reg.config['min_counts']), (float(reg.config.get('smooth', 0.)),), ttas=(False, True))
+            t_fit = fit_s[m] = time.perf_counter() - t0 + fit_s[f'tcgn_lite_ens{n_seeds}']
         else:
             src = ens.get(m, m); bbm = f'tcgn_lite_ens{n_seeds}' if m in ens else 'tcgn_lite'
             bb = {'backbone': trained[bbm]} if src in BACKBONE_MODELS else {}
@@ -266,7 +276,7 @@ def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under t
         out[m] = {'pcc_mean': round(ev['mean']['pcc_mean'], 4), 'oracle_fraction': round(ev['mean']['pcc_mean'] / oracle, 4),
                   'train_spots_per_s': round(n_seen / t_fit, 1), 'infer_spots_per_s': round(len(st) / t_inf, 1),
                   'n_parameters': int(sum(q_.numel() for q_ in reg.net.parameters())), 'epochs_run': reg.config['epochs_run'],
-                  'best_epoch': reg.config.get('best_epoch'), 'backbone': bbm if bbr else None, 'n_seeds': n_seeds if m in ens else 1}
+                  'best_epoch': reg.config.get('best_epoch'), 'backbone': bbm if bbr else None, 'n_seeds': n_seeds if m in ens else 1, 'tta': bool(reg.config.get('tta', False))}
         if dev.type == 'cuda':   # mixed-precision inference: throughput, and the score of the bf16 predictions
             t0 = time.perf_counter(); pb = reg.predict(st, Pt, bf16=True); t_b = time.perf_counter() - t0
             eb = evaluate_spots(st, pb, genes=reg.genes, test=np.ones(st.n_obs, bool), hvg=reg.config['hvg50'], heg=reg.config['heg50'])
@@ -330,6 +340,20 @@ def seeds_kw(model:str, # The `--model` of spot-eval / spot-train
     if 'backbone' in kw: return {**kw, 'backbone_kw': {**kw.get('backbone_kw', {}), 'n_seeds': seeds}}
     return {**kw, 'n_seeds': seeds}
 
+TTA_FLAGS = {'off': False, 'on': True, 'auto': 'auto'}   # `--tta` of spot-eval / spot-train -> `fit_spot(tta=...)`
+
+def tta_kw(model:str, # The `--model` of spot-eval / spot-train
+           tta:str, # `--tta`: 'off', 'on' or 'auto' (chosen on the validation spots)
+           kw:dict, # The `fit_spot` keywords built from the other options
+          )->dict:
+    "`fit_spot` keywords for `--tta`: test-time augmentation over the 8 flips/rotations of each patch, for the models that read patches."
+    if tta not in TTA_FLAGS: raise GenomorphError(f"--tta {tta!r}", fix=f"pass one of {list(TTA_FLAGS)}")
+    if tta == 'off': return kw
+    if model == 'probe' or (model in BACKBONE_MODELS and 'backbone' not in kw):
+        raise GenomorphError(f"--tta {tta} with --model {model}" + (" and --backbone none" if model != 'probe' else ''),
+                             fix="test-time augmentation flips and turns image patches: use an image model (--model tcgn_lite, tcgn) or a feature model with an image --backbone")
+    return {**kw, 'tta': TTA_FLAGS[tta]}
+
 def load_her2st_patches(root, # her2st root (ST-cnts/, ST-spotfiles/, ST-imgs/)
                         sections:list, # Section names to read
                         *,
@@ -366,6 +390,7 @@ def cli_spot_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
     p.add_argument('--preset', choices=['cpu', 'paper'], default='cpu', help="model width: 'cpu' (small, trains on a CPU) or 'paper' (the published sizes for GPUs: TCGN on CMT-S at 224 px, TRIPLEX-style and Gene-DML with 512-wide tokens and 3 layers per view) (default: %(default)s)")
     p.add_argument('--backbone', default='tcgn_lite', choices=['tcgn_lite', 'tcgn', 'genedml_lite', 'none'], help="feature models (context, triplex, genedml): image model trained first on the same sections, whose frozen encoder's spot embedding joins the features ('none': features only) (default: %(default)s)")
     p.add_argument('--seeds', type=int, default=1, metavar='K', help="seed ensemble: K models trained with seeds --seed, --seed+1, ... and averaged: the image model itself, or the image backbone of a feature model (default: %(default)s, no ensemble)")
+    p.add_argument('--tta', default='off', choices=list(TTA_FLAGS), help="test-time augmentation: predict each spot as the mean over the 8 flips/rotations of its patch; 'auto': on if it raises the validation PCC (image models, or feature models with an image --backbone) (default: %(default)s)")
     p.add_argument('--rings', default='auto', choices=['auto', '1', '2'], help="neighbourhood of the context model: one ring of spots, two, or 'auto': the one with the better validation PCC (default: %(default)s)")
     p.add_argument('--patch-um', type=float, default=100., help="patch side in µm (default: %(default)s, the ST spot diameter)")
     p.add_argument('--patch-px', type=int, default=112, help="patch side in pixels (default: %(default)s)")
@@ -409,7 +434,7 @@ def cli_spot_eval(argv=None, # Command-line arguments (default: sys.argv[1:])
     if a.preset != 'cpu': fit_kw.update(preset=a.preset, backbone_kw={'preset': a.preset} if a.model in BACKBONE_MODELS and a.backbone == 'tcgn' else {})
     if a.epochs and 'backbone' in fit_kw: fit_kw['backbone_kw'] = {**fit_kw.get('backbone_kw', {}), 'epochs': a.epochs}   # --epochs caps the image stage too
     if enc['encoder'] != 'handcrafted': fit_kw.update(encoder=enc['encoder'], feature_px=None)
-    fit_kw = seeds_kw(a.model, a.seeds, fit_kw)
+    fit_kw = tta_kw(a.model, a.tta, seeds_kw(a.model, a.seeds, fit_kw))
     if a.protocol != 'split':
         if a.save_model: raise GenomorphError("--save-model with --protocol loso/lopo: there is one model per fold", fix="use --protocol split to save a model, or genomorph spot-train")
         by = 'section' if a.protocol == 'loso' else 'patient'
