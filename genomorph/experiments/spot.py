@@ -229,7 +229,7 @@ def _oracle_pcc(s, genes, hvg, heg)->float:
     return evaluate_spots(s, vis, genes=genes, hvg=hvg, heg=heg)['mean']['pcc_mean']
 
 def bench_spot(quick:bool=False, # Smaller cohort and fewer epochs (well under two minutes)
-               n_seeds:int=3, # Members of the seed-ensemble rows (`tcgn_lite_ens<K>`, `tcgn_lite_ens<K>_tta`, `context_ens<K>`)
+               n_seeds:int=5, # Members of the seed-ensemble rows (`tcgn_lite_ens<K>`, `tcgn_lite_ens<K>_tta`, `context_ens<K>`); 5, the deep-ensembles default, fixed a priori
               )->dict:
     "Every spot model on the synthetic default cohort, seed ensembles and test-time augmentation: mean PCC, fraction of the oracle, training and inference spots/s (and bf16 inference on a GPU)."
     from genomorph.spot import SpotRegressor, _choose_smooth
