@@ -1473,6 +1473,8 @@ def _fit_ensemble(adata, patches, tr, va, model:str, n_seeds:int, smooth, checkp
         raise GenomorphError(f"smooth={smooth!r}", fix="pass a weight in [0, 1] or 'auto' (chosen on the validation spots)")
     check_adata(adata, obs=(Key.obs.library_id,), min_obs=2, finite=False)
     kwargs = {k: v for k, v in kwargs.items() if k != '_score'}; tta = kwargs.pop('tta', False)   # members without test-time augmentation: chosen for the ensemble
+    if tta and not (model in IMAGE_MODELS or (model == 'genedml_lite' and {**SPOT_DEFAULTS[model], **kwargs}.get('end_to_end', False))):   # refused before K trainings
+        raise GenomorphError(f"tta={tta!r} with a seed ensemble of {model!r}, which reads frozen features only", fix="test-time augmentation is for models that read image patches: an image model (tcgn, tcgn_lite, genedml_lite with end_to_end=True), or a feature model with backbone_kw=dict(n_seeds=K)")
     tr = np.asarray(tr, bool)
     va = carve_valid(adata, tr, seed=args['seed']) if va is None else np.asarray(va, bool)   # one validation set for every member
     members = []

@@ -312,8 +312,9 @@ def _resampled_coverage(per:dict, # Accumulator: one fold mean is appended to 'r
     rng = np.random.default_rng(seed); rows = np.asarray(rows); q = np.asarray(q, float); t, e = np.asarray(time, float)[rows], np.asarray(event, int)[rows]
     Xr = None if X is None else np.asarray(X, float)[rows]
     if not 0 < n_cal < len(rows): raise GenomorphError(f"n_cal={n_cal} with {len(rows)} held-out cases", fix="keep some cases for calibration and some for testing")
+    if n < 0: raise GenomorphError(f"resplits={n}", fix="pass 0 (none) or a positive number of re-splits")
     try: Gp = CoxCensoring().fit(t, e, Xr) if Xr is not None else None   # the coverage estimate's censoring model: all held-out cases of the fold
-    except GenomorphError: Gp = None
+    except (GenomorphError, ValueError, np.linalg.LinAlgError): Gp = None
     out, skip = {k: [] for k in ('cox', 'km', 'rand', 'med')}, 0
     for _ in range(n):
         p = rng.permutation(len(rows)); ic, it = p[:n_cal], p[n_cal:]
@@ -324,7 +325,7 @@ def _resampled_coverage(per:dict, # Accumulator: one fold mean is appended to 'r
             r = SurvivalLPB(alpha, c0=c0, censoring=a.cens_ if a.cens_ is not None else 'km', randomize=True, seed=int(rng.integers(2**31))).fit(q[ic], t[ic], e[ic], X=Xa(ic))
             La, Lm, Lr = a.predict(q[it], X=Xa(it)), SurvivalLPB(alpha, c0=c0).fit(q[ic], t[ic], e[ic]).predict(q[it]), r.predict(q[it], X=Xa(it))
             cov = [float(lpb_coverage(L, t[it], e[it], c0=c0, G=G).loc['all', 'coverage']) for L in (La, Lm, Lr)]
-        except GenomorphError: skip += 1; continue   # e.g. no censored calibration case, or no observed target in the test part
+        except (GenomorphError, ValueError, np.linalg.LinAlgError): skip += 1; continue   # e.g. no censored calibration case, no observed target in the test part, a failed Cox fit
         for k, v in zip(('cox', 'km', 'rand', 'med'), cov + [float(np.median(La))]): out[k].append(v)
     for k, v in out.items():
         if v: per[f'rs_{k}'].append(float(np.mean(v)))

@@ -349,8 +349,8 @@ def tta_kw(model:str, # The `--model` of spot-eval / spot-train
     "`fit_spot` keywords for `--tta`: test-time augmentation over the 8 flips/rotations of each patch, for the models that read patches."
     if tta not in TTA_FLAGS: raise GenomorphError(f"--tta {tta!r}", fix=f"pass one of {list(TTA_FLAGS)}")
     if tta == 'off': return kw
-    if model == 'probe' or (model in BACKBONE_MODELS and 'backbone' not in kw):
-        raise GenomorphError(f"--tta {tta} with --model {model}" + (" and --backbone none" if model != 'probe' else ''),
+    if model == 'probe' or (model in BACKBONE_MODELS and 'backbone' not in kw) or (model == 'genedml_lite' and not kw.get('end_to_end')):
+        raise GenomorphError(f"--tta {tta} with --model {model}" + (" and --backbone none" if model in BACKBONE_MODELS else ''),
                              fix="test-time augmentation flips and turns image patches: use an image model (--model tcgn_lite, tcgn) or a feature model with an image --backbone")
     return {**kw, 'tta': TTA_FLAGS[tta]}
 
