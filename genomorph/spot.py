@@ -28,9 +28,9 @@ from fastcore.basics import store_attr
 # %% auto #0
 __all__ = ['MIN_COUNTS', 'SPOT_MODELS', 'IMAGE_MODELS', 'VIEW_MODELS', 'TCGN_PRESETS', 'VIEW_PRESETS', 'LEARNERS',
            'SPOT_DEFAULTS', 'BACKBONES', 'BACKBONE_MODELS', 'TRAIN_ONLY', 'RINGS', 'SMOOTH_GRID', 'SPOT_ARCH_VERSION',
-           'TTA_CHOICES', 'spot_targets', 'spot_totals', 'spot_diameter_px', 'spot_features', 'ProbeRegressor',
-           'fit_probe', 'FeatureEncoder', 'GraphBlock', 'TCGNLite', 'SpotRegressorNet', 'LPU', 'LightMHSA', 'IRFFN',
-           'CMTBlock', 'GraphCoEmbed', 'TCGNEncoder', 'tcgn_settings', 'GeneDMLLite', 'kmeans_torch', 'DMLCallback',
+           'spot_targets', 'spot_totals', 'spot_diameter_px', 'spot_features', 'ProbeRegressor', 'fit_probe',
+           'FeatureEncoder', 'GraphBlock', 'TCGNLite', 'SpotRegressorNet', 'LPU', 'LightMHSA', 'IRFFN', 'CMTBlock',
+           'GraphCoEmbed', 'TCGNEncoder', 'tcgn_settings', 'GeneDMLLite', 'kmeans_torch', 'DMLCallback',
            'NeighbourContext', 'grid_neighbors', 'GlobalView', 'MultiViewNet', 'GeneDMLNet', 'ViewLossCallback',
            'soft_contrastive', 'MultiDMLCallback', 'EncodedContext', 'patches_to_input', 'embed_patches',
            'ConcatEncoder', 'SeedEnsemble', 'smooth_predictions', 'SpotData', 'spot_dls', 'GeneMSE', 'valid_pcc',
@@ -1420,8 +1420,6 @@ def _choose_smooth(reg:SpotRegressor, adata, patches, va, va_ok, grid=SMOOTH_GRI
     scores = table[t_best]; best = max(scores, key=scores.get)
     reg.config.update(smooth=best, valid_score=scores[best], **({'smooth_valid_pcc': scores} if len(grid) > 1 else {}))
     if len(ttas) > 1: reg.config.update(tta=bool(t_best), tta_valid_pcc={'off': max(table[False].values()), 'on': max(table[True].values())})
-
-TTA_CHOICES = (False, True, 'auto')   # `fit_spot(tta=...)`: off, on, or chosen on the validation spots
 
 def _check_tta(tta, cfg:dict|None=None):
     if not (isinstance(tta, bool) or tta == 'auto'): raise GenomorphError(f"tta={tta!r}", fix="pass False, True or 'auto' (chosen on the validation spots)")
