@@ -198,7 +198,7 @@ def cmd_docs():
 # ---------------------------------------------------------------- execute notebooks in place (`make execute`)
 MODEL_PAGES = ('10_spot', '11_diffusion', '12_heads', '13_conformal', '17_clip', '18_gan', '19_imagediffusion')   # each must show a figure
 FIGURE_PAGES = MODEL_PAGES + ('00a_jobs', '01_synth', '02_datasets', '03_wsi', '04_pp', '04a_tiling', '05_features', '05a_encoders', '06_metrics', '07_data', '08_layers', '09_model', '15_imagemetrics', '16_imagegen_base', '40_exp_data', '41_exp_spot', '42_exp_diffusion', '43_exp_heads', '45_exp_slides', '46_exp_apply', '50_cli')   # module pages whose figures must not silently disappear
-EXEC_BUDGET_S = {'tutorials/decisions': 2400, '43_exp_heads': 1500, 'tutorials/spot_regression': 1500, 'tutorials/real_data': 900, 'tutorials/image_generation': 2400}   # the rest: EXEC_DEFAULT_S
+EXEC_BUDGET_S = {'tutorials/decisions': 2400, '43_exp_heads': 1500, 'tutorials/spot_regression': 1500, 'tutorials/real_data': 900, 'tutorials/image_generation': 3600}   # the rest: EXEC_DEFAULT_S
 EXEC_DEFAULT_S = 600
 
 def _machine():

@@ -14,7 +14,7 @@ from fastai.callback.core import Callback
 from .core import GenomorphError, check_array
 from .imagemetrics import as_image_tensor
 from .layers import mlp, Standardize, info_nce
-from .imagegen_base import as_expression, make_dls, partial_adam, TileModel
+from .imagegen_base import as_expression, make_dls, partial_adam, TileModel, tiles_and_conditions
 
 # %% auto #0
 __all__ = ['GAN_ARCHS', 'ExprVAE', 'vae_learner', 'vae_encode', 'vae_sample', 'vae_interpolate', 'VAEModel', 'DCGenerator',
@@ -439,9 +439,7 @@ def gan_learner(images, # Real tiles (n, ...) uint8 or float
                 **kwargs, # Passed to `CondGAN` (z_dim, ngf, ndf)
                )->Learner: # Learner of a new `CondGAN`
     "A fastai Learner for a (conditional) WGAN-GP with critic/generator switching and logged sub-losses."
-    x = as_image_tensor(images, size)
-    c = torch.zeros(len(x), 0) if cond is None else torch.as_tensor(np.asarray(check_array(cond, 'cond', ndim=2)), dtype=torch.float32)
-    if len(c) != len(x): raise GenomorphError(f"{len(x)} tiles but {len(c)} conditions", fix="pass one condition row per tile")
+    x, c = tiles_and_conditions(images, cond, size)
     dls = make_dls(c, x, valid=valid, bs=bs, device=device)
     model = CondGAN(c.shape[1], size, **kwargs)
     log = GANLossLog()

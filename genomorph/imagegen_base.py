@@ -13,9 +13,10 @@ from fastai.optimizer import Adam
 import fastai.callback.progress  # progress bars and `learn.no_bar()`
 from .core import GenomorphError, check_array, set_seed
 from .model import GenomorphModel, resolve_device, train_learner
+from .imagemetrics import as_image_tensor
 
 # %% auto #0
-__all__ = ['as_expression', 'make_dls', 'partial_adam', 'split_rows', 'TileModel']
+__all__ = ['as_expression', 'make_dls', 'partial_adam', 'tiles_and_conditions', 'split_rows', 'TileModel']
 
 # %% ../nbs/16_imagegen_base.ipynb #d171baec
 def as_expression(x, # Expression (n, g): numpy array or tensor, log-normalised
@@ -54,6 +55,17 @@ def partial_adam(**kw, # Fixed hyper-parameters passed to fastai's `Adam` (e.g. 
     "fastai Adam with fixed hyper-parameters."
     from functools import partial
     return partial(Adam, **kw)
+
+# %% ../nbs/16_imagegen_base.ipynb #tcond01
+def tiles_and_conditions(images, # Real tiles (n, ...): uint8 (n, P, P, 3) or float (n, 3, S, S) in [-1, 1]
+                         cond, # Conditions (n, d), one row per tile; `None` for an unconditional model
+                         size:int, # Tile size the model works at
+                        )->tuple:
+    "The training pair of a tile generator, checked: tiles (n, 3, size, size) in [-1, 1] and float32 conditions (n, d) ((n, 0) when `cond` is None)."
+    x = as_image_tensor(images, size)
+    c = torch.zeros(len(x), 0) if cond is None else torch.as_tensor(np.asarray(check_array(cond, 'cond', ndim=2)), dtype=torch.float32)
+    if len(c) != len(x): raise GenomorphError(f"{len(x)} tiles but {len(c)} conditions", fix="pass one condition row per tile")
+    return x, c
 
 # %% ../nbs/16_imagegen_base.ipynb #aa992ee9
 def split_rows(train, # Row-aligned inputs: a tuple of arrays/tensors, or one array

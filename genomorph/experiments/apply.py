@@ -730,7 +730,7 @@ def _sub_model(cfg:dict, net:nn.Module):
     "A family model object around `net`, rebuilt from its saved config."
     obj = _stub(cfg); obj.net = net.eval(); return obj
 
-TILE_GENERATORS = ('diffusion', 'sd', 'gan')   # generators of `train_tiles` / `tiles-train --generator`: pixel diffusion, fine-tuned Stable Diffusion, β-VAE + GAN
+TILE_GENERATORS = ('diffusion', 'sd', 'gan', 'ldm')   # generators of `train_tiles` / `tiles-train --generator`: pixel diffusion, fine-tuned Stable Diffusion, β-VAE + GAN, latent diffusion on a tile autoencoder trained on the same tiles
 
 class TileGenerator(GenomorphModel):
     "Expression → H&E tiles: an expression encoder (CLIP or β-VAE) and a generator (diffusion or GAN) saved as one model."
@@ -741,8 +741,8 @@ class TileGenerator(GenomorphModel):
                  genes:list, # Gene panel (the encoder's input order)
                  info:dict|None=None, # Data description (source, tile µm, size, target_sum, ...), recorded
                 ):
-        kind = {'TileDiffusionModel': 'diffusion', 'GANModel': 'gan', 'SDTileModel': 'sd'}.get(type(generator).__name__)
-        if kind is None: raise GenomorphError(f"generator is a {type(generator).__name__}", fix="pass a trained TileDiffusionModel, SDTileModel or GANModel")
+        kind = {'TileDiffusionModel': 'diffusion', 'GANModel': 'gan', 'SDTileModel': 'sd', 'LatentTileDiffusionModel': 'ldm'}.get(type(generator).__name__)
+        if kind is None: raise GenomorphError(f"generator is a {type(generator).__name__}", fix="pass a trained TileDiffusionModel, LatentTileDiffusionModel, SDTileModel or GANModel")
         cfg = lambda m: {**m.config, 'class': type(m).__name__}
         self.config = {'generator': kind, 'genes': list(map(str, genes)), 'encoder_config': cfg(encoder), 'generator_config': cfg(generator), 'info': dict(info or {})}
         self.net = nn.ModuleDict({'encoder': encoder.net, 'generator': generator.net}); self._restore()
@@ -789,11 +789,13 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
                 size:int=32, # Tile side (px) the networks work at (patches are resized; a power of two >= 16 for the GAN)
                 n_genes:int=64, # Highly variable genes of the panel (chosen on training spots)
                 n_clusters:int=4, # Expression clusters (KMeans on training spots; kept in `.state`)
-                epochs:dict|None=None, # {'clip', 'vae', 'gan', 'diffusion'}
+                epochs:dict|None=None, # {'clip', 'vae', 'gan', 'diffusion', 'autoencoder', 'ldm'}
                 clip_kw=None, # 'diffusion': `CLIPModel` settings and fit options (lr, wd)
                 diffusion_kw=None, # 'diffusion': `TileDiffusionModel` settings and fit option lr; 'sd': `SDTileModel` settings (n_tokens, train, ...) and lr
                 sd_checkpoint=None, # 'sd': local diffusers-format Stable Diffusion folder (unet/, vae/, scheduler/)
                 gan_kw=None, # 'gan': `GANModel` settings and fit options (lr, n_crit, lambda_gp)
+                autoencoder_kw=None, # 'ldm': `TileAutoencoder` settings (down, ch, latent_channels) and fit option lr
+                ldm_kw=None, # 'ldm': `LatentTileDiffusionModel` settings (ch, mults, unet) and fit option lr
                 bs:int=32, # Batch size of every network
                 device=None, # Where to train (`None`: the best available)
                 seed:int=0, # Seed of the patient split, clusters and training
@@ -807,29 +809,32 @@ def train_tiles(adata, # Spots: raw counts, `obs['patient_id']` (splits are by i
     from genomorph.clip import CLIPModel
     from genomorph.gan import VAEModel, GANModel
     from genomorph.imagediffusion import TileDiffusionModel
-    from genomorph.imagediffusion import SDTileModel, sd_schedule
+    from genomorph.imagediffusion import SDTileModel, sd_schedule, TileAutoencoder, LatentTileDiffusionModel
     if generator not in TILE_GENERATORS: raise GenomorphError(f"--generator {generator!r}", fix=f"use --generator {', '.join(TILE_GENERATORS)}")
     if (generator == 'sd') != (sd_checkpoint is not None):
         raise GenomorphError("--generator sd needs --sd-checkpoint DIR" if generator == 'sd' else f"--sd-checkpoint is for --generator sd, not {generator}",
                              fix="pass --generator sd --sd-checkpoint DIR (a local Stable Diffusion folder)" if generator == 'sd' else "drop --sd-checkpoint, or use --generator sd")
     if generator == 'sd': sd_schedule(sd_checkpoint)   # checks the folder before the encoder trains
     if diffusion_condition not in DIFFUSION_CONDITIONS: raise GenomorphError(f"--diffusion-condition {diffusion_condition!r}", fix=f"use --diffusion-condition {' or '.join(DIFFUSION_CONDITIONS)}")
-    ep = {**dict(clip=10, vae=30, gan=20, diffusion=20), **(epochs or {})}
+    ep = {**dict(clip=10, vae=30, gan=20, diffusion=20, autoencoder=20, ldm=20), **(epochs or {})}
     D = prepare_imagegen(adata, patches, size=size, n_genes=n_genes, n_clusters=n_clusters, seed=seed)
     fit = D.split != 'test'; va = D.split[fit] == 'valid'   # the 'test' patients are left unused here: tiles-train trains, imagegen-eval evaluates
     X, E = D.images, D.expr
     run = dict(bs=bs, seed=seed, device=resolve_device(device), progress=progress)
-    if generator in ('diffusion', 'sd'):
+    if generator in ('diffusion', 'sd', 'ldm'):
         if diffusion_condition == 'clip':
             m_kw, f_kw = _split_kw(clip_kw)
             enc = CLIPModel(D.genes, size=size, **m_kw).fit((X[fit], E[fit]), va, epochs=ep['clip'], **run, **f_kw)
             c = enc.encode(expr=E)[1]
         else:
             enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run); c = enc.encode(E)
-        m_kw, f_kw = _split_kw(diffusion_kw)
-        G = TileDiffusionModel(size, condition=DIFFUSION_CONDITIONS[diffusion_condition], **m_kw) if generator == 'diffusion' else \
-            SDTileModel(sd_checkpoint, size, condition=DIFFUSION_CONDITIONS[diffusion_condition], **m_kw)
-        gen = G.fit((X[fit], c[fit]), va, epochs=ep['diffusion'], **run, **f_kw)
+        m_kw, f_kw = _split_kw(ldm_kw if generator == 'ldm' else diffusion_kw)
+        cond = DIFFUSION_CONDITIONS[diffusion_condition]
+        if generator == 'ldm':   # the autoencoder trains on the same training tiles first; the latent UNet then trains on its latents
+            a_kw, af_kw = _split_kw(autoencoder_kw)
+            G = LatentTileDiffusionModel(TileAutoencoder(size, **a_kw).fit(X[fit], va, epochs=ep['autoencoder'], **run, **af_kw), condition=cond, **m_kw)
+        else: G = TileDiffusionModel(size, condition=cond, **m_kw) if generator == 'diffusion' else SDTileModel(sd_checkpoint, size, condition=cond, **m_kw)
+        gen = G.fit((X[fit], c[fit]), va, epochs=ep['ldm' if generator == 'ldm' else 'diffusion'], **run, **f_kw)
     else:
         enc = VAEModel(D.genes).fit(E[fit], va, epochs=ep['vae'], **run)
         z = enc.encode(E)
@@ -1238,10 +1243,10 @@ def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     src.add_argument('--cohort', metavar='DIR', help="synthetic cohort folder (`genomorph synth`)")
     src.add_argument('--synthetic', type=int, metavar='N', help="simulate a cohort of N patients")
     p.add_argument('--sections', nargs='+', default=None, help="her2st sections with images, comma- or space-separated")
-    p.add_argument('--generator', choices=list(TILE_GENERATORS), default='diffusion', help="generator: a pixel-space diffusion model, a local Stable Diffusion checkpoint fine-tuned on expression prompts (sd; needs --sd-checkpoint), or a beta-VAE + GAN (default: %(default)s)")
+    p.add_argument('--generator', choices=list(TILE_GENERATORS), default='diffusion', help="generator: a pixel-space diffusion model, a local Stable Diffusion checkpoint fine-tuned on expression prompts (sd; needs --sd-checkpoint), a beta-VAE + GAN, or latent diffusion on a tile autoencoder trained on the same tiles (ldm; for large tiles) (default: %(default)s)")
     p.add_argument('--sd-checkpoint', metavar='DIR', default=None, help="--generator sd: local diffusers-format Stable Diffusion folder (unet/, vae/, scheduler/); nothing is downloaded")
     p.add_argument('--diffusion-condition', choices=list(DIFFUSION_CONDITIONS), default=None, help="diffusion: condition on the CLIP gene embedding or on a beta-VAE latent (default: the preset's)")
-    p.add_argument('--preset', choices=list(PRESETS), default='default', help="model sizes and epochs (default: %(default)s)")
+    p.add_argument('--preset', choices=list(PRESETS), default='default', help="model sizes and epochs: quick, default (64 px), gpu128, gpu256 (GPU sizes; for 256 px use --generator ldm or gan) (default: %(default)s)")
     p.add_argument('--size', type=int, default=None, help="tile size in pixels (power of two >= 16; default: the preset's, 128 for --generator sd)")
     p.add_argument('--patch-um', type=float, default=None, help="tile side in µm cut around each spot (default: 100 for her2st, 110 for Visium, the cohort's)")
     p.add_argument('--n-genes', type=int, default=None, help="highly variable genes of the panel (default: the preset's)")
@@ -1254,8 +1259,8 @@ def cli_tiles_train(argv=None, # Command-line arguments (default: sys.argv[1:])
     size = a.size or (128 if a.generator == 'sd' else kw['size']); kw.pop('size', None)   # Stable Diffusion: 128 px unless --size (genes2morphology's size)
     if a.generator == 'sd': kw.pop('diffusion_kw', None)   # the preset's pixel-UNet settings and learning rate do not apply to a pretrained UNet
     if a.n_genes: kw['n_genes'] = a.n_genes
-    if a.epochs: kw['epochs'] = {k: a.epochs for k in ('clip', 'vae', 'gan', 'diffusion')}
-    kw.pop('ddim_steps', None); guidance = kw.pop('guidance', 1.5)
+    if a.epochs: kw['epochs'] = {k: a.epochs for k in ('clip', 'vae', 'gan', 'diffusion', 'autoencoder', 'ldm')}
+    kw.pop('ddim_steps', None); kw.pop('generators', None); guidance = kw.pop('guidance', 1.5)   # evaluation settings of the preset (`imagegen-eval`)
     if a.diffusion_condition: kw['diffusion_condition'] = a.diffusion_condition
     _say(f"tiles-train: {a.generator} tile generator ({size} px) from expression; model -> {a.out}")
     if a.visium_hd:
