@@ -578,6 +578,9 @@ class LatentDiffusion(CondDiffusion):
                 ):
         ae = TileVAE(**autoencoder)
         if ae.size != size: raise GenomorphError(f"the autoencoder works on {ae.size} px tiles, not {size}", fix=f"use size={ae.size}, or train an autoencoder at {size} px")
+        f = 2**(len(mults) - 1)
+        if (size // ae.down) % f: raise GenomorphError(f"latents are {size // ae.down} px ({size} px tiles / down={ae.down}) and the UNet halves them {len(mults) - 1} times",
+                                                       fix=f"use latents divisible by {f}: a larger tile size, a smaller autoencoder `down`, or fewer `mults`")
         super().__init__(cond_dim, size // ae.down, ch, mults, T, p_uncond, unet, channels=ae.latent_channels)
         self.ae = ae.requires_grad_(False).eval()
         self.size, self.scaling, self.clip = size, float(scaling), None   # `latent_size`/`channels` (set by `CondDiffusion`) are the latents'; no clamping in latent space
@@ -618,7 +621,7 @@ class LatentTileDiffusionModel(TileDiffusionModel):
         a = autoencoder.config
         net = dict(size=a['net']['size'], autoencoder=dict(a['net']), scaling=a['scaling'], ch=ch, mults=list(mults), T=T, p_uncond=p_uncond, unet=unet)
         LatentDiffusion(1, **net)   # checks the settings now
-        self.config = {'net': net, 'condition': condition, 'autoencoder_training': a.get('training', {})}
+        self.config = {'net': net, 'condition': condition, 'autoencoder': {k: a[k] for k in ('kl_weight', 'latent_shape', 'input_contract', 'training') if k in a}}
         self.net, self._ae = None, autoencoder
     def build(self): return LatentDiffusion(**self.config['net'])
     def _learner(self, data, valid, *, bs, lr, device):
@@ -626,8 +629,9 @@ class LatentTileDiffusionModel(TileDiffusionModel):
         x, c = tiles_and_conditions(*data, self.config['net']['size'])
         self.config['net']['cond_dim'] = int(c.shape[1])
         net = self.build()
-        net.ae.load_state_dict((self._ae.net if getattr(self, '_ae', None) is not None else self.net.ae).state_dict())
-        z = self._ae.encode(x) if getattr(self, '_ae', None) is not None else torch.cat([net.encode(x[i:i+64]) for i in range(0, len(x), 64)])   # the frozen encoder runs once per tile, not once per epoch
+        net.ae.load_state_dict((self._ae.net if getattr(self, '_ae', None) is not None else self.net.ae).state_dict())   # a loaded model refits on its own autoencoder
+        net.to(device)
+        z = torch.cat([net.encode(x[i:i+64].to(device)).float().cpu() for i in range(0, len(x), 64)])   # the frozen encoder runs once per tile (on `device`), not once per epoch
         self.config['input_contract'] = dict(kind='condition', cond_dim=int(c.shape[1]), condition=self.config['condition'], tile_px=self.config['net']['size'],
                                              range='[-1, 1]', latent_shape=list(z.shape[1:]))
         return Learner(make_dls(c, z, valid=valid, bs=bs, device=device), net, loss_func=diffusion_loss, lr=lr, opt_func=partial_adam(wd=0.))
@@ -635,5 +639,5 @@ class LatentTileDiffusionModel(TileDiffusionModel):
         "The frozen autoencoder inside this model, as a `TileAutoencoder` (e.g. to `reconstruct` real tiles: the ceiling of this model's samples)."
         self._require_trained('return its autoencoder')
         obj = TileAutoencoder.__new__(TileAutoencoder); n = self.config['net']
-        obj.config = {'net': dict(n['autoencoder']), 'scaling': n['scaling'], 'training': self.config.get('autoencoder_training', {})}
+        obj.config = {'net': dict(n['autoencoder']), 'scaling': n['scaling'], 'kl_weight': 1e-6, **self.config.get('autoencoder', {})}
         obj.net = self.net.ae; return obj

@@ -336,7 +336,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
             state.autoencoder, state.autoencoded = ae, rec
             dm = LatentTileDiffusionModel(ae, condition=DIFFUSION_CONDITIONS[diffusion_condition], **m_kw)
         dm.fit((X[fit], ce[fit]), va, epochs=ep[name], **run, **f_kw)
-        tm[f'{name}_train'] = time.perf_counter() - t1
+        tm[f'{name}_train'] = time.perf_counter() - t1   # 'ldm_train' includes the autoencoder ('ldm_autoencoder'): the whole cost of the latent generator
         samp = lambda c=None, n=None: dm.generate(c, n, steps=ddim_steps, guidance=guidance, seed=seed)
         g_c, dt = _timed(lambda: samp(ce[te]))
         g = {'conditional': g_c, 'shuffled': samp(ce[te][perm]), 'shuffled_within_section': samp(ce[te][perm_w]), 'unconditional': samp(n=int(te.sum()))}
@@ -363,7 +363,7 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
         state.gan, state.gan_uncond, state.vae, state.gan_cond, state.samples['gan'] = gm, gu, vae, z, g
         tm['gan'] = time.perf_counter() - t1
         log(f"gan ({tm['gan']:.1f} s): " + _fmt(res['generators']['gan']))
-    main = 'diffusion' if 'diffusion' in generators else [g for g in IMAGE_GENERATORS if g in generators][0]
+    main = next(g for g in ('diffusion', 'ldm', 'gan') if g in generators)   # whose samples the top-level keys, distances and utility report
     G = res['generators'][main]
     # distances the field can compare: every feature network named in its key, sample counts recorded, and the same figures for
     # degraded real tiles and for real tiles of other patients, so that a reader sees what "good" is
@@ -530,7 +530,7 @@ def cli_imagegen_eval(argv=None, # Command-line arguments (default: sys.argv[1:]
     p.add_argument('--preset', choices=list(PRESETS), default='default', help='model sizes and epochs: quick (16 px, about a minute on a CPU), default (64 px), gpu128 and gpu256 (GPU sizes, set by hand and not yet run)')
     p.add_argument('--size', type=int, default=None, help='tile size (overrides the preset; power of two >= 16)')
     p.add_argument('--n-genes', type=int, default=None, help='number of highly variable genes (overrides the preset)')
-    p.add_argument('--epochs', type=int, default=None, help='epochs of every generator (overrides the preset)')
+    p.add_argument('--epochs', type=int, default=None, help="epochs of every generator and of the latent model's autoencoder (overrides the preset)")
     p.add_argument('--generators', nargs='+', default=None, choices=list(IMAGE_GENERATORS), help="generators to train: pixel diffusion, beta-VAE + GAN, latent diffusion on a tile autoencoder trained on the same tiles (ldm); default: the preset's (gpu256: ldm gan), else diffusion gan")
     p.add_argument('--diffusion-condition', choices=list(DIFFUSION_CONDITIONS), default=None,
                    help="what the diffusion model is conditioned on: the CLIP gene embedding (genes2morphology) or the beta-VAE latent (as the GAN; RNA-GAN); default: the preset's")
@@ -554,9 +554,9 @@ def cli_imagegen_eval(argv=None, # Command-line arguments (default: sys.argv[1:]
         from genomorph.experiments.spot import load_her2st_patches
         adata, patches = load_her2st_patches(a.her2st, split_list(a.sections), patch_px=max(64, kw['size']))   # 100 µm spots are ~145 px at her2st's full resolution
         adata.obs[Key.obs.patient_id] = adata.obs[Key.obs.library_id].astype(str)   # few patients have images: split by section
-    else: adata, patches = _synthetic(a.synthetic or 8, a.seed, patch_px=max(56, kw['size']))
+    else: adata, patches = _synthetic(a.synthetic or 8, a.seed, patch_px=56 if kw['size'] <= 64 else kw['size'])   # as `bench imagegen` up to 64 px; rendered finer above
     if a.n_genes: kw['n_genes'] = a.n_genes
-    if a.epochs: kw['epochs'].update(gan=a.epochs, diffusion=a.epochs, ldm=a.epochs)
+    if a.epochs: kw['epochs'].update(gan=a.epochs, diffusion=a.epochs, ldm=a.epochs, autoencoder=a.epochs)
     if a.diffusion_condition: kw['diffusion_condition'] = a.diffusion_condition
     a.diffusion_condition = kw.get('diffusion_condition', 'clip')
     from genomorph.imagemetrics import inception_features
