@@ -402,6 +402,10 @@ def evaluate_imagegen(adata, # Spots (raw counts, `obs['patient_id']`; `obsm['co
                            extractor=getattr(ext, 'name', type(ext).__name__), fidelity_predictor=res['fidelity_model']['description'],
                            fid='mean over expression clusters (intra-cluster FID) on test patients', gan_select=gan_select,
                            shuffled_within=f"obs['{D.section_key}']")
+    from genomorph import __version__
+    models = {'clip': clip, 'vae': state.vae, 'autoencoder': getattr(state, 'autoencoder', None), **{g: getattr(state, g) for g in IMAGE_GENERATORS if g in generators}}
+    res['settings']['models'] = {k: {kk: m.config[kk] for kk in ('net', 'training', 'condition') if kk in m.config} for k, m in models.items() if m is not None}   # every network's settings and training options
+    res['settings']['genomorph_version'] = __version__
     res['seconds'] = time.perf_counter() - t0
     res['timing'] = tm
     return res, state
